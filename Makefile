@@ -1,0 +1,36 @@
+# Quickstart: `make run` (set up, then run the default workflow) and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+# torch is pinned here for reproducible CPU installs; pyproject.toml has a normal range.
+# Users with CUDA may override: make install TORCH_SPEC="torch==2.13.0 --index-url ..."
+TORCH_SPEC ?= torch==2.13.0
+CORES ?= all
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] >= (3, 11), sys.version' \
+		|| (echo "Python >= 3.11 is required (set PYTHON=...)" && exit 1)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/snakemake --cores $(CORES) --configfile config.yaml
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src tests workflow
+	$(BIN)/ruff format --check src tests workflow
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+clean:
+	rm -rf results logs benchmarks .snakemake

@@ -1,0 +1,1 @@
+"""Readers for the four datasets' native raw formats."""

@@ -1,0 +1,1 @@
+"""Synthetic ECG and synthetic datasets written in each dataset's native raw format."""
