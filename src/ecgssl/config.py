@@ -1,0 +1,37 @@
+"""Checks of the workflow configuration beyond its JSON schema, and stable seeds."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from ecgssl.errors import ConfigError
+
+
+def stable_seed(*parts: str | int) -> int:
+    """Return a 32-bit seed from a SHA-256 of the parts (stable across processes).
+
+    Python's built-in ``hash()`` is salted per process and must never seed anything.
+    """
+    text = "\x1f".join(str(p) for p in parts)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Fail before any job starts on mistakes the schema cannot see.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key: a raw dataset without a ``path``, or whose path does not exist.
+    """
+    for name, ds in config.get("datasets", {}).items():
+        key = f"datasets.{name}.path"
+        if ds.get("source") != "raw":
+            continue
+        path = ds.get("path")
+        if not path:
+            raise ConfigError(f"{key}: required when datasets.{name}.source is 'raw'")
+        if not Path(path).is_dir():
+            raise ConfigError(f"{key}: folder {path!r} does not exist")

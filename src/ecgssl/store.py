@@ -1,0 +1,213 @@
+"""Parquet window stores: schema, streamed atomic writer, zero-copy readers.
+
+One row per window. Columns: ``dataset``, ``subject``, ``trial`` (strings), ``window``
+(int32, index of the window within its trial), ``start_s`` (float64, window start in
+seconds from the start of the trial), one float64 column per raw label of the dataset
+(null where the window has none) and ``ecg`` as ``fixed_size_list<float32>[n]``.
+File-level metadata (key ``ecgssl``) is a JSON document with the sampling rate, window
+length, filter settings, input files with sizes and checksums and the package version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ecgssl.atomic import atomic_path
+from ecgssl.errors import DataFormatError
+
+__all__ = [
+    "FORMAT",
+    "WindowStoreWriter",
+    "file_digest",
+    "read_ecg",
+    "read_metadata",
+    "read_windows",
+    "window_schema",
+]
+
+FORMAT = "ecgssl-windows-v1"
+META_KEY = b"ecgssl"
+ID_COLUMNS = ("dataset", "subject", "trial", "window", "start_s")
+
+
+def window_schema(label_columns: Sequence[str], window_size: int) -> pa.Schema:
+    """Return the Arrow schema of a window store."""
+    fields = [
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("subject", pa.string(), nullable=False),
+        pa.field("trial", pa.string(), nullable=False),
+        pa.field("window", pa.int32(), nullable=False),
+        pa.field("start_s", pa.float64(), nullable=False),
+    ]
+    fields += [pa.field(name, pa.float64(), nullable=True) for name in label_columns]
+    fields.append(
+        pa.field("ecg", pa.list_(pa.float32(), window_size), nullable=False),
+    )
+    return pa.schema(fields)
+
+
+def file_digest(path: Path, *, chunk: int = 1 << 20) -> str:
+    """Return the SHA-256 hex digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class WindowStoreWriter:
+    """Stream windows into a Parquet store, atomically.
+
+    Use as a context manager; the file appears at ``path`` only when the block exits
+    without an exception.
+
+    Parameters
+    ----------
+    path : Path
+        Destination ``.parquet`` file.
+    label_columns : sequence of str
+        The dataset's raw label columns.
+    window_size : int
+        Samples per window.
+    metadata : dict
+        JSON-serialisable provenance stored under the ``ecgssl`` key.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        label_columns: Sequence[str],
+        window_size: int,
+        metadata: dict[str, Any],
+    ) -> None:
+        self.path = Path(path)
+        self.label_columns = tuple(label_columns)
+        self.window_size = int(window_size)
+        meta = {"format": FORMAT, **metadata}
+        self.schema = window_schema(self.label_columns, self.window_size).with_metadata(
+            {META_KEY: json.dumps(meta, sort_keys=True).encode()}
+        )
+        self.n_rows = 0
+        self._ctx = atomic_path(self.path)
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> WindowStoreWriter:
+        """Open the temporary file."""
+        tmp = self._ctx.__enter__()
+        strings = ["dataset", "subject", "trial"]
+        self._writer = pq.ParquetWriter(
+            tmp,
+            self.schema,
+            compression={
+                name: ("none" if name == "ecg" else "zstd") for name in self.schema.names
+            },
+            use_dictionary=strings,
+            write_statistics=[n for n in self.schema.names if n != "ecg"],
+        )
+        return self
+
+    def write(self, rows: dict[str, Any], ecg: np.ndarray) -> None:
+        """Append windows.
+
+        Parameters
+        ----------
+        rows : dict
+            Column name -> sequence for every non-``ecg`` column (labels may hold None).
+        ecg : np.ndarray, shape (n_windows, window_size)
+            Window samples; stored as float32.
+        """
+        if self._writer is None:
+            raise RuntimeError("WindowStoreWriter.write called outside its context")
+        ecg = np.ascontiguousarray(ecg, dtype=np.float32)
+        if ecg.ndim != 2 or ecg.shape[1] != self.window_size:
+            raise ValueError(
+                f"ecg must have shape (n, {self.window_size}), got {ecg.shape}"
+            )
+        n = ecg.shape[0]
+        arrays = []
+        for field in self.schema:
+            if field.name == "ecg":
+                flat = pa.array(ecg.reshape(-1), type=pa.float32())
+                arrays.append(pa.FixedSizeListArray.from_arrays(flat, self.window_size))
+                continue
+            values = rows[field.name]
+            if len(values) != n:
+                raise ValueError(f"column {field.name} has {len(values)} rows, ecg has {n}")
+            arrays.append(pa.array(values, type=field.type, from_pandas=True))
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.n_rows += n
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the file and move it into place (or discard it on error)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._ctx.__exit__(exc_type, exc, tb)
+
+
+def _open(path: str | Path) -> pq.ParquetFile:
+    path = Path(path)
+    try:
+        return pq.ParquetFile(path, memory_map=True)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFormatError(path, "parquet", f"not a readable Parquet file ({exc})") from exc
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Return the provenance metadata of a window store."""
+    pf = _open(path)
+    raw = (pf.schema_arrow.metadata or {}).get(META_KEY)
+    if raw is None:
+        raise DataFormatError(path, "metadata.ecgssl", "not an ecgssl window store")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT:
+        raise DataFormatError(path, "metadata.format", f"unsupported {meta.get('format')!r}")
+    return meta
+
+
+def read_windows(path: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Read the non-signal columns of a store as a DataFrame (one row per window)."""
+    pf = _open(path)
+    names = [n for n in pf.schema_arrow.names if n != "ecg"]
+    if columns is not None:
+        columns = list(columns)
+        missing = sorted(set(columns) - set(names))
+        if missing:
+            raise DataFormatError(path, missing[0], "column not in the window store")
+        names = columns
+    return pf.read(columns=names).to_pandas()
+
+
+def read_ecg(path: str | Path) -> np.ndarray:
+    """Read the ``ecg`` column as a float32 array of shape ``(n_windows, window_size)``.
+
+    The store is memory-mapped and the ``ecg`` column is uncompressed, so this costs
+    one copy of the signal data at most.
+    """
+    pf = _open(path)
+    field = pf.schema_arrow.field("ecg")
+    size = field.type.list_size
+    col = pf.read(columns=["ecg"]).column("ecg")
+    if col.num_chunks == 0:
+        return np.zeros((0, size), dtype=np.float32)
+    parts = [c.values.to_numpy(zero_copy_only=False) for c in col.chunks]
+    values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return values.reshape(-1, size)

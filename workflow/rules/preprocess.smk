@@ -1,0 +1,53 @@
+# Raw (or synthetic) files -> Parquet window stores and QC tables.
+
+
+rule synthesize_dataset:
+    input:
+        code=writer_code,
+    output:
+        directory("resources/synthetic/{dataset}"),
+    log:
+        "logs/synthesize_dataset/{dataset}.log",
+    benchmark:
+        "benchmarks/synthesize_dataset/{dataset}.tsv"
+    conda:
+        "../../envs/ecgssl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        options=lambda wc: dataset_cfg(wc.dataset).get("synthetic", {}),
+        seed=synthetic_seed,
+    script:
+        "../scripts/synthesize_dataset.py"
+
+
+rule window_dataset:
+    input:
+        raw=dataset_inputs,
+        code=lambda wc: reader_code(wc)
+        + code(
+            "readers/base.py",
+            "signal.py",
+            "store.py",
+            "preprocess.py",
+            "atomic.py",
+        ),
+    output:
+        store="results/windows/{dataset}.parquet",
+        qc="results/qc/{dataset}.tsv",
+    log:
+        "logs/window_dataset/{dataset}.log",
+    benchmark:
+        "benchmarks/window_dataset/{dataset}.tsv"
+    conda:
+        "../../envs/ecgssl.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        root=lambda wc: dataset_root(wc.dataset),
+        reader=lambda wc: dataset_cfg(wc.dataset).get("reader", {}),
+        preprocess=config["preprocess"],
+    script:
+        "../scripts/window_dataset.py"
