@@ -29,7 +29,8 @@ class Recording:
         Sampling rate of ``ecg`` in Hz.
     ecg : np.ndarray, shape (n_samples,)
         float64, in the file's native units. NaN marks missing samples. May be empty
-        (``n_samples == 0``): a trial the archive lists without data (e.g. AMIGOS ``0x0``
+        (``n_samples == 0``): a trial the archive lists without data (e.g. AMIGOS
+        ``0x0``
         cells); preprocessing counts it in the QC report and writes no window for it.
     labels : Mapping[str, float | None]
         Raw label values constant over the recording, one per label column of the
