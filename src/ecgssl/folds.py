@@ -1,0 +1,152 @@
+"""Deterministic cross-validation folds (by window or by subject) and stable seeds."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.model_selection import GroupKFold, KFold
+
+__all__ = ["PROTOCOLS", "assign_folds", "stable_seed"]
+
+#: The cross-validation protocols :func:`assign_folds` knows.
+PROTOCOLS = ("window_kfold", "subject_kfold")
+
+
+def stable_seed(*parts: str | int) -> int:
+    """Derive a 32-bit seed from a job's identity, the same in every process.
+
+    The parts are written as text, joined with the unit separator ``"\\x1f"``,
+    hashed with SHA-256, and the first 4 bytes of the digest are read as a big-endian
+    unsigned integer. Python's ``hash()`` is salted per process and must not be used.
+
+    Parameters
+    ----------
+    *parts : str or int
+        E.g. ``(base_seed, dataset, label, fold)``. At least one part.
+
+    Returns
+    -------
+    int
+        In ``[0, 2**32 - 1]``, usable as a NumPy, scikit-learn or torch seed.
+    """
+    if not parts:
+        raise ValueError("parts must not be empty")
+    for i, part in enumerate(parts):
+        if isinstance(part, bool) or not isinstance(part, str | int):
+            raise TypeError(f"parts[{i}] must be a str or an int, got {part!r}")
+    text = "\x1f".join(str(part) for part in parts)
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _shuffled_group_splits(
+    groups: np.ndarray, n_folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """What ``GroupKFold(shuffle=True)`` of scikit-learn >= 1.6 does, for older ones.
+
+    The sorted unique groups are permuted with ``RandomState(seed)`` and split into
+    ``n_folds`` nearly equal parts with ``np.array_split``.
+    """
+    unique = np.random.RandomState(seed).permutation(np.unique(groups))
+    out = []
+    for test_groups in np.array_split(unique, n_folds):
+        test_mask = np.isin(groups, test_groups)
+        out.append((np.flatnonzero(~test_mask), np.flatnonzero(test_mask)))
+    return out
+
+
+def _grouped_splits(
+    groups: np.ndarray, n_folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Subject-wise (train, test) index pairs, seeded."""
+    try:
+        splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    except TypeError:  # scikit-learn < 1.6 has no shuffle for GroupKFold
+        return _shuffled_group_splits(groups, n_folds, seed)
+    return list(splitter.split(np.zeros(groups.size), groups=groups))
+
+
+def assign_folds(
+    subjects: Sequence[str] | np.ndarray,
+    labelled_mask: Sequence[bool] | np.ndarray,
+    *,
+    protocol: str,
+    n_folds: int,
+    seed: int,
+) -> np.ndarray:
+    """Assign each labelled window of one dataset to a test fold.
+
+    Parameters
+    ----------
+    subjects : sequence of str, shape (n_windows,)
+        Subject of each window.
+    labelled_mask : sequence of bool, shape (n_windows,)
+        True where the window has a label (only those are put in folds).
+    protocol : {"window_kfold", "subject_kfold"}
+        ``"window_kfold"``: the paper's protocol, scikit-learn ``KFold(n_folds,
+        shuffle=True, random_state=seed)`` over the labelled windows in the given
+        order; a person's windows end up in training and test folds.
+        ``"subject_kfold"``: scikit-learn ``GroupKFold(n_folds, shuffle=True,
+        random_state=seed)`` grouped by subject, so no person is in both the training
+        and the test part of any fold. The (sorted) subjects are permuted with the
+        seed and split into ``n_folds`` nearly equal groups of subjects; the result
+        does not depend on the row order. Fold sizes in windows are balanced only as
+        far as subjects have similar numbers of labelled windows.
+    n_folds : int
+        Number of folds, >= 2 (at most the number of labelled windows, or of subjects
+        with labelled windows for ``"subject_kfold"``).
+    seed : int
+        In ``[0, 2**32 - 1]``, e.g. from :func:`stable_seed`.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_windows,)
+        Test-fold index (0 .. n_folds - 1) of each window, -1 for unlabelled windows.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int | np.integer):
+        raise TypeError(f"n_folds must be an int, got {n_folds!r}")
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be >= 2, got {n_folds}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32 - 1], got {seed}")
+    subj = np.asarray(subjects)
+    mask = np.asarray(labelled_mask)
+    if subj.ndim != 1:
+        raise ValueError(f"subjects must be 1-D, got shape {subj.shape}")
+    if mask.ndim != 1 or mask.shape != subj.shape:
+        raise ValueError(
+            f"labelled_mask must be 1-D with the length of subjects ({subj.shape[0]}),"
+            f" got shape {mask.shape}"
+        )
+    if mask.dtype != np.bool_:
+        raise TypeError(f"labelled_mask must be boolean, got dtype {mask.dtype}")
+    subj = subj.astype(str)
+
+    folds = np.full(subj.shape, -1, dtype=np.int64)
+    labelled_idx = np.flatnonzero(mask)
+    n_labelled = labelled_idx.size
+    if protocol == "window_kfold":
+        if n_folds > n_labelled:
+            raise ValueError(
+                f"n_folds={n_folds} is more than the {n_labelled} labelled windows"
+            )
+        splitter = KFold(n_splits=n_folds, shuffle=True, random_state=int(seed))
+        splits = splitter.split(labelled_idx)
+    else:
+        groups = subj[labelled_idx]
+        n_subjects = np.unique(groups).size
+        if n_folds > n_subjects:
+            raise ValueError(
+                f"n_folds={n_folds} is more than the {n_subjects} subjects with "
+                "labelled windows"
+            )
+        splits = _grouped_splits(groups, n_folds, int(seed))
+    for fold, (_, test) in enumerate(splits):
+        folds[labelled_idx[test]] = fold
+    return folds
