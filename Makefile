@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/ruff check src tests workflow
 	$(BIN)/ruff format --check src tests workflow
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
 
 clean:
 	rm -rf results logs benchmarks .snakemake

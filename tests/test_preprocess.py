@@ -89,7 +89,8 @@ def test_qc_counts_every_dropped_window(built):
     assert qc.loc["a_clean", ["n_windows", "n_kept"]].tolist() == [4, 4]
     assert qc.loc["b_nan", ["n_windows", "n_nan", "n_kept"]].tolist() == [6, 1, 5]
     assert qc.loc["a_clip", ["n_clipped", "n_kept"]].tolist() == [1, 3]
-    assert qc.loc["b_flat", "n_flat"] == 2 and qc.loc["b_flat", "n_kept"] == 2
+    assert qc.loc["b_flat", "n_flat"] == 2
+    assert qc.loc["b_flat", "n_kept"] == 2
     n_kept = qc.n_kept.sum()
     assert n_kept == len(read_windows(built[1]))
     assert (qc.n_windows == qc.n_kept + qc.n_nan + qc.n_clipped + qc.n_flat).all()
@@ -120,7 +121,8 @@ def test_per_subject_zscore_over_all_recordings(built):
     _, store, _, _ = built
     df = read_windows(store)
     ecg = read_ecg(store)
-    assert ecg.dtype == np.float32 and ecg.shape == (len(df), WIN)
+    assert ecg.dtype == np.float32
+    assert ecg.shape == (len(df), WIN)
     for subject in ("s01", "s02"):
         x = ecg[(df.subject == subject).to_numpy()]
         assert abs(x.mean()) < 0.05
@@ -135,8 +137,14 @@ def test_per_subject_zscore_over_all_recordings(built):
 def test_metadata_records_provenance(built):
     reader, store, _, _ = built
     meta = read_metadata(store)
-    assert meta["fs"] == 256.0 and meta["window_size"] == WIN
-    assert meta["filter"] == {"kind": "highpass", "l_freq": 0.8, "h_freq": None, "order": 4}
+    assert meta["fs"] == 256.0
+    assert meta["window_size"] == WIN
+    assert meta["filter"] == {
+        "kind": "highpass",
+        "l_freq": 0.8,
+        "h_freq": None,
+        "order": 4,
+    }
     assert [i["path"] for i in meta["inputs"]] == ["f1.bin", "f2.bin"]
     assert all(i["size"] == 10 and len(i["sha256"]) == 64 for i in meta["inputs"])
     assert meta["label_columns"] == list(reader.label_columns)
@@ -157,17 +165,27 @@ def test_reader_failure_leaves_no_output(tmp_path):
     store, qc = tmp_path / "out" / "w.parquet", tmp_path / "out" / "qc.tsv"
     with pytest.raises(RuntimeError, match="reader failed"):
         build_window_store(
-            reader, root=tmp_path, store_path=store, qc_path=qc, config=PreprocessConfig()
+            reader,
+            root=tmp_path,
+            store_path=store,
+            qc_path=qc,
+            config=PreprocessConfig(),
         )
-    assert not store.exists() and not qc.exists()
+    assert not store.exists()
+    assert not qc.exists()
     assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_config_from_dict_validates():
     cfg = PreprocessConfig.from_dict(
-        {"fs": 256, "window_s": 5, "filter": {"kind": "bandpass", "l_freq": 3, "h_freq": 45}}
+        {
+            "fs": 256,
+            "window_s": 5,
+            "filter": {"kind": "bandpass", "l_freq": 3, "h_freq": 45},
+        }
     )
-    assert cfg.window_size == 1280 and cfg.filter.h_freq == 45
+    assert cfg.window_size == 1280
+    assert cfg.filter.h_freq == 45
     with pytest.raises(ValueError, match="whole number"):
         PreprocessConfig.from_dict({"fs": 256, "window_s": 0.0013})
     with pytest.raises(TypeError):

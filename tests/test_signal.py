@@ -123,7 +123,8 @@ def test_interpolate_nans_bridges_runs_and_reports_them():
     np.testing.assert_array_equal(mask, [0, 0, 1, 1, 0, 1])
     assert np.isnan(x[2])  # input untouched
     filled, mask = interpolate_nans(np.full(3, np.nan))
-    assert mask.all() and np.all(filled == 0)
+    assert mask.all()
+    assert np.all(filled == 0)
 
 
 def test_saturation_mask_marks_runs_at_extremes_only():

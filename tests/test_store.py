@@ -29,7 +29,8 @@ def _rows(n, subject="s01"):
 def test_schema_has_fixed_size_ecg_and_nullable_labels():
     schema = window_schema(["arousal", "valence"], 2560)
     assert schema.field("ecg").type == pa.list_(pa.float32(), 2560)
-    assert schema.field("arousal").nullable and schema.field("arousal").type == pa.float64()
+    assert schema.field("arousal").nullable
+    assert schema.field("arousal").type == pa.float64()
     assert schema.names[:5] == ["dataset", "subject", "trial", "window", "start_s"]
 
 
@@ -46,19 +47,24 @@ def test_round_trip(tmp_path):
     assert df.arousal.isna().tolist() == [True, False, False, True, False]
     np.testing.assert_array_equal(read_ecg(path), ecg)
     meta = read_metadata(path)
-    assert meta["fs"] == 256 and meta["format"] == "ecgssl-windows-v1"
+    assert meta["fs"] == 256
+    assert meta["format"] == "ecgssl-windows-v1"
     col = pq.ParquetFile(path).schema_arrow.field("ecg")
     assert col.type.list_size == 16
 
 
 def test_failed_write_leaves_nothing(tmp_path):
     path = tmp_path / "w.parquet"
-    with (
-        pytest.raises(RuntimeError, match="boom"),
-        WindowStoreWriter(path, label_columns=["arousal"], window_size=4, metadata={}) as w,
-    ):
-        w.write(_rows(1), np.zeros((1, 4)))
-        raise RuntimeError("boom")
+
+    def write_then_fail():
+        with WindowStoreWriter(
+            path, label_columns=["arousal"], window_size=4, metadata={}
+        ) as w:
+            w.write(_rows(1), np.zeros((1, 4)))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
     assert list(tmp_path.iterdir()) == []
 
 

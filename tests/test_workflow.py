@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,12 @@ TINY = {
     "datasets": {
         "dreamer": {
             "source": "synthetic",
-            "synthetic": {"n_subjects": 2, "n_trials": 2, "stimulus_s": [25, 35],
-                          "baseline_s": 21},
+            "synthetic": {
+                "n_subjects": 2,
+                "n_trials": 2,
+                "stimulus_s": [25, 35],
+                "baseline_s": 21,
+            },
         },
         "wesad": {"source": "synthetic", "synthetic": {"n_subjects": 2, "phase_s": 30}},
         "amigos": {
@@ -30,6 +35,18 @@ TINY = {
             "synthetic": {"n_subjects": 2, "n_trials": 3, "trial_s": [25, 35]},
         },
         "swell": {"source": "synthetic", "synthetic": {"n_subjects": 2, "block_s": 30}},
+    },
+    "pretext": {"epochs": 1, "batch_size": 32},
+    "labels": {
+        "dreamer": {"arousal": {"schemes": ["multiclass", "binary"], "threshold": 3}},
+        "wesad": {"affect": {"schemes": ["multiclass"]}},
+    },
+    "finetune": {
+        "methods": ["ssl_frozen", "supervised", "ssl_finetune"],
+        "protocols": {"window_kfold": {"n_folds": 2}, "subject_kfold": {"n_folds": 2}},
+        "ssl_frozen": {"epochs": 5},
+        "supervised": {"epochs": 1},
+        "ssl_finetune": {"epochs": 1},
     },
 }
 
@@ -42,8 +59,16 @@ LABELS = {
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory",
-           str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
+    cmd = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
 
@@ -63,12 +88,20 @@ def test_every_dataset_gets_a_store_and_qc(finished_run):
         store = finished_run / "results" / "windows" / f"{dataset}.parquet"
         df = read_windows(store)
         assert len(df) > 0
-        assert list(df.columns) == ["dataset", "subject", "trial", "window", "start_s",
-                                    *labels]
-        assert (df.dataset == dataset).all() and df.subject.nunique() == 2
+        assert list(df.columns) == [
+            "dataset",
+            "subject",
+            "trial",
+            "window",
+            "start_s",
+            *labels,
+        ]
+        assert (df.dataset == dataset).all()
+        assert df.subject.nunique() == 2
         assert read_ecg(store).shape == (len(df), 2560)
         meta = read_metadata(store)
-        assert meta["fs"] == 256.0 and meta["inputs"]
+        assert meta["fs"] == 256.0
+        assert meta["inputs"]
         qc = pd.read_csv(finished_run / "results" / "qc" / f"{dataset}.tsv", sep="\t")
         assert qc.n_kept.sum() == len(df)
         assert any(df[c].notna().any() for c in labels)
@@ -76,6 +109,31 @@ def test_every_dataset_gets_a_store_and_qc(finished_run):
     qc = pd.read_csv(finished_run / "results" / "qc" / "amigos.tsv", sep="\t")
     assert (qc.status == "empty").any()
     assert qc.n_nan.sum() > 0
+
+
+@pytest.mark.slow
+def test_learning_half_produces_tables_and_plots(finished_run):
+    results = finished_run / "results"
+    summary = pd.read_csv(results / "tables" / "summary.tsv", sep="\t")
+    # (dreamer arousal x 2 schemes + wesad affect) x 2 protocols x 3 methods
+    assert len(summary) == 3 * 2 * 3
+    assert (summary.n_folds == 2).all()
+    assert summary.accuracy_mean.between(0, 1).all()
+    folds = pd.read_csv(results / "tables" / "folds.tsv", sep="\t")
+    assert len(folds) == 36
+    comparison = (results / "tables" / "paper_comparison.md").read_text()
+    assert "0.859" in comparison  # the paper's DREAMER arousal accuracy
+    for name in ("pretext_history", "accuracy_by_method", "confusion_matrices"):
+        png = results / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    meta = json.loads((results / "pretext" / "default" / "encoder.json").read_text())
+    assert meta["epochs_trained"] == 1
+    assert meta["versions"]["device"] == "cpu"
+    assert not (results / "pretext" / "default" / "checkpoint.pt").exists()
+    # subject-wise folds never put a person in train and test
+    for path in (results / "folds" / "dreamer" / "arousal").glob("subject_kfold.tsv"):
+        f = pd.read_csv(path, sep="\t")
+        assert (f.groupby("subject").fold.nunique() == 1).all()
 
 
 @pytest.mark.slow
@@ -100,7 +158,9 @@ def test_config_mistakes_fail_before_any_job(tmp_path):
     proc = _snakemake(tmp_path, "--cores", "1", "--dry-run")
     assert proc.returncode != 0
     assert "sorce" in proc.stdout + proc.stderr
-    missing = {"datasets": {"dreamer": {"source": "raw", "path": str(tmp_path / "nope")}}}
+    missing = {
+        "datasets": {"dreamer": {"source": "raw", "path": str(tmp_path / "nope")}}
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(missing))
     proc = _snakemake(tmp_path, "--cores", "1", "--dry-run")
     assert proc.returncode != 0

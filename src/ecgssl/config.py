@@ -24,9 +24,12 @@ def check_config(config: dict[str, Any]) -> None:
     Raises
     ------
     ConfigError
-        Naming the key: a raw dataset without a ``path``, or whose path does not exist.
+        Naming the key: a raw dataset without a ``path`` or whose path does not exist,
+        labels or pretext datasets that are not configured datasets, a binary scheme
+        without a threshold.
     """
-    for name, ds in config.get("datasets", {}).items():
+    datasets = config.get("datasets", {})
+    for name, ds in datasets.items():
         key = f"datasets.{name}.path"
         if ds.get("source") != "raw":
             continue
@@ -35,3 +38,15 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"{key}: required when datasets.{name}.source is 'raw'")
         if not Path(path).is_dir():
             raise ConfigError(f"{key}: folder {path!r} does not exist")
+
+    for name in config.get("pretext", {}).get("datasets") or []:
+        if name not in datasets:
+            raise ConfigError(f"pretext.datasets: {name!r} is not under datasets")
+    for name, labels in config.get("labels", {}).items():
+        if name not in datasets:
+            raise ConfigError(f"labels.{name}: {name!r} is not under datasets")
+        for label, spec in labels.items():
+            if "binary" in spec.get("schemes", []) and spec.get("threshold") is None:
+                raise ConfigError(
+                    f"labels.{name}.{label}.threshold: required by the binary scheme"
+                )

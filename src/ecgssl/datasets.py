@@ -40,7 +40,9 @@ def open_reader(name: str, root: Path, options: dict[str, Any] | None = None) ->
     return reader_class(name)(Path(root), **(options or {}))
 
 
-def write_synthetic(name: str, out_dir: Path, *, seed: int, **options: Any) -> list[Path]:
+def write_synthetic(
+    name: str, out_dir: Path, *, seed: int, **options: Any
+) -> list[Path]:
     """Write a synthetic copy of a dataset in its native raw format."""
     _check(name)
     writer = importlib.import_module(f"ecgssl.synthetic.{name}")

@@ -119,11 +119,12 @@ def _count(mask: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cum[b] - cum[a]
 
 
-def _process_recording(rec: Recording, cfg: PreprocessConfig, root: Path) -> _Processed:
-    try:
+def _process_recording(
+    rec: Recording, cfg: PreprocessConfig, root: Path | None
+) -> _Processed:
+    source = str(rec.source)
+    if root is not None and rec.source.is_relative_to(root):
         source = str(rec.source.relative_to(root))
-    except ValueError:
-        source = str(rec.source)
     raw = np.asarray(rec.ecg, dtype=np.float64).reshape(-1)
     qc: dict[str, Any] = {
         "dataset": rec.dataset,
@@ -149,12 +150,17 @@ def _process_recording(rec: Recording, cfg: PreprocessConfig, root: Path) -> _Pr
     if n_out < cfg.window_size:
         qc["status"] = "too_short"
         return empty
-    z = filter_ecg(resample(filled, fs_in=rec.fs, fs_out=cfg.fs), fs=cfg.fs, spec=cfg.filter)
+    z = filter_ecg(
+        resample(filled, fs_in=rec.fs, fs_out=cfg.fs), fs=cfg.fs, spec=cfg.filter
+    )
     clipped = saturation_mask(raw, min_run=cfg.qc.clip_run)
     bad_raw = missing | clipped
     # output sample i lies between raw samples floor(i*down/up) and the next one
     idx = (np.arange(z.size, dtype=np.int64) * down) // up
-    bad = bad_raw[np.minimum(idx, raw.size - 1)] | bad_raw[np.minimum(idx + 1, raw.size - 1)]
+    bad = (
+        bad_raw[np.minimum(idx, raw.size - 1)]
+        | bad_raw[np.minimum(idx + 1, raw.size - 1)]
+    )
     return _Processed(rec, z, bad, qc, missing, clipped)
 
 
@@ -174,7 +180,11 @@ def _subject_stats(items: list[_Processed]) -> tuple[float, float]:
 
 
 def _windows(
-    it: _Processed, mean: float, std: float, cfg: PreprocessConfig, labels: tuple[str, ...]
+    it: _Processed,
+    mean: float,
+    std: float,
+    cfg: PreprocessConfig,
+    labels: tuple[str, ...],
 ) -> tuple[dict[str, list[Any]], np.ndarray]:
     """Cut one normalised recording into windows; fill its QC counts."""
     rec, size = it.rec, cfg.window_size
@@ -230,11 +240,38 @@ def _windows(
     return rows, segs[kept].astype(np.float32)
 
 
-def _by_subject(recordings: Iterator[Recording]) -> Iterator[tuple[str, list[Recording]]]:
+def process_subject(
+    recordings: list[Recording],
+    *,
+    config: PreprocessConfig,
+    label_columns: tuple[str, ...],
+    root: Path | None = None,
+) -> Iterator[tuple[dict[str, list[Any]], np.ndarray, dict[str, Any]]]:
+    """Preprocess all recordings of one subject (z-scored together).
+
+    Yields, per recording, the kept windows' columns, their samples
+    ``(n_kept, window_size)`` float32 and the recording's QC row.
+    """
+    items = [_process_recording(r, config, root) for r in recordings]
+    mean, std = _subject_stats(items)
+    empty = np.zeros((0, config.window_size), dtype=np.float32)
+    for it in items:
+        if it.z.size:
+            rows, ecg = _windows(it, mean, std, config, label_columns)
+            yield rows, ecg, it.qc
+        else:
+            yield {}, empty, it.qc
+
+
+def _by_subject(
+    recordings: Iterator[Recording],
+) -> Iterator[tuple[str, list[Recording]]]:
     seen: set[str] = set()
     for subject, group in groupby(recordings, key=lambda r: r.subject):
         if subject in seen:
-            raise ValueError(f"reader yielded subject {subject!r} in two separate groups")
+            raise ValueError(
+                f"reader yielded subject {subject!r} in two separate groups"
+            )
         seen.add(subject)
         yield subject, list(group)
 
@@ -273,8 +310,11 @@ def build_window_store(
     t0 = time.perf_counter()
     files = reader.files()
     inputs = [
-        {"path": str(p.relative_to(root)) if p.is_relative_to(root) else str(p),
-         "size": p.stat().st_size, "sha256": file_digest(p)}
+        {
+            "path": str(p.relative_to(root)) if p.is_relative_to(root) else str(p),
+            "size": p.stat().st_size,
+            "sha256": file_digest(p),
+        }
         for p in files
     ]
     metadata = {
@@ -298,16 +338,14 @@ def build_window_store(
         metadata=metadata,
     ) as writer:
         for subject, recs in _by_subject(reader.recordings()):
-            items = [_process_recording(r, config, root) for r in recs]
-            mean, std = _subject_stats(items)
             n_before = writer.n_rows
-            for it in items:
-                seconds_in += it.qc["duration_s"]
-                if it.z.size:
-                    rows, ecg = _windows(it, mean, std, config, reader.label_columns)
-                    if ecg.shape[0]:
-                        writer.write(rows, ecg)
-                qc_rows.append(it.qc)
+            for rows, ecg, qc in process_subject(
+                recs, config=config, label_columns=reader.label_columns, root=root
+            ):
+                seconds_in += qc["duration_s"]
+                if ecg.shape[0]:
+                    writer.write(rows, ecg)
+                qc_rows.append(qc)
             elapsed = time.perf_counter() - t0
             say(
                 f"{reader.name} {subject}: {len(recs)} recordings, "

@@ -9,7 +9,9 @@ from pathlib import Path
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(log_file: str | Path | None = None, *, level: int = logging.INFO) -> None:
+def setup_logging(
+    log_file: str | Path | None = None, *, level: int = logging.INFO
+) -> None:
     """Send library logging to stderr and, if given, to ``log_file`` (overwritten)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:

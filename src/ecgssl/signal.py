@@ -37,9 +37,9 @@ def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
         raise ValueError(f"fs_in must be a positive rate in Hz, got {fs_in!r}")
     if not (np.isfinite(fs_out) and fs_out > 0):
         raise ValueError(f"fs_out must be a positive rate in Hz, got {fs_out!r}")
-    ratio = Fraction(fs_out).limit_denominator(10**6) / Fraction(fs_in).limit_denominator(
-        10**6
-    )
+    ratio = Fraction(fs_out).limit_denominator(10**6) / Fraction(
+        fs_in
+    ).limit_denominator(10**6)
     return ratio.numerator, ratio.denominator
 
 
@@ -86,11 +86,17 @@ class FilterSpec:
     def __post_init__(self) -> None:
         """Validate the combination of fields."""
         if self.kind not in ("highpass", "bandpass"):
-            raise ValueError(f"kind must be 'highpass' or 'bandpass', got {self.kind!r}")
+            raise ValueError(
+                f"kind must be 'highpass' or 'bandpass', got {self.kind!r}"
+            )
         if not self.l_freq > 0:
             raise ValueError(f"l_freq must be > 0 Hz, got {self.l_freq!r}")
-        if self.kind == "bandpass" and (self.h_freq is None or self.h_freq <= self.l_freq):
-            raise ValueError(f"h_freq must exceed l_freq for a band-pass, got {self.h_freq}")
+        if self.kind == "bandpass" and (
+            self.h_freq is None or self.h_freq <= self.l_freq
+        ):
+            raise ValueError(
+                f"h_freq must exceed l_freq for a band-pass, got {self.h_freq}"
+            )
         if self.kind == "highpass" and self.h_freq is not None:
             raise ValueError("h_freq must be null for a high-pass filter")
         if not (isinstance(self.order, int) and 1 <= self.order <= 10):
@@ -150,7 +156,7 @@ def interpolate_nans(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def saturation_mask(x: np.ndarray, *, min_run: int) -> np.ndarray:
-    """Mark clipped samples: runs of at least ``min_run`` identical samples at the extremes.
+    """Mark clipped samples: runs of ``min_run`` or more identical extreme samples.
 
     A saturated amplifier or ADC holds its largest (or smallest) value for several
     samples; a genuine R peak touches the maximum for one or two samples only.
@@ -180,7 +186,7 @@ def saturation_mask(x: np.ndarray, *, min_run: int) -> np.ndarray:
 
 
 def window_starts(n_samples: int, *, size: int) -> np.ndarray:
-    """Start indices of non-overlapping windows of ``size`` samples; the tail is dropped."""
+    """Start indices of non-overlapping ``size``-sample windows; the tail is dropped."""
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
     return np.arange(0, n_samples - size + 1, size, dtype=np.int64)

@@ -110,7 +110,8 @@ class WindowStoreWriter:
             tmp,
             self.schema,
             compression={
-                name: ("none" if name == "ecg" else "zstd") for name in self.schema.names
+                name: ("none" if name == "ecg" else "zstd")
+                for name in self.schema.names
             },
             use_dictionary=strings,
             write_statistics=[n for n in self.schema.names if n != "ecg"],
@@ -143,7 +144,9 @@ class WindowStoreWriter:
                 continue
             values = rows[field.name]
             if len(values) != n:
-                raise ValueError(f"column {field.name} has {len(values)} rows, ecg has {n}")
+                raise ValueError(
+                    f"column {field.name} has {len(values)} rows, ecg has {n}"
+                )
             arrays.append(pa.array(values, type=field.type, from_pandas=True))
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
         self.n_rows += n
@@ -168,7 +171,9 @@ def _open(path: str | Path) -> pq.ParquetFile:
     except FileNotFoundError:
         raise
     except (pa.ArrowException, OSError) as exc:
-        raise DataFormatError(path, "parquet", f"not a readable Parquet file ({exc})") from exc
+        raise DataFormatError(
+            path, "parquet", f"not a readable Parquet file ({exc})"
+        ) from exc
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -179,11 +184,15 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise DataFormatError(path, "metadata.ecgssl", "not an ecgssl window store")
     meta = json.loads(raw)
     if meta.get("format") != FORMAT:
-        raise DataFormatError(path, "metadata.format", f"unsupported {meta.get('format')!r}")
+        raise DataFormatError(
+            path, "metadata.format", f"unsupported {meta.get('format')!r}"
+        )
     return meta
 
 
-def read_windows(path: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
+def read_windows(
+    path: str | Path, columns: Iterable[str] | None = None
+) -> pd.DataFrame:
     """Read the non-signal columns of a store as a DataFrame (one row per window)."""
     pf = _open(path)
     names = [n for n in pf.schema_arrow.names if n != "ecg"]

@@ -6,7 +6,6 @@ from snakemake.utils import validate
 from ecgssl.config import check_config, stable_seed
 from ecgssl.datasets import open_reader
 
-
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 
@@ -74,3 +73,88 @@ def window_targets():
     return expand("results/windows/{dataset}.parquet", dataset=DATASETS) + expand(
         "results/qc/{dataset}.tsv", dataset=DATASETS
     )
+
+
+# ---- learning half -------------------------------------------------------------
+PRETEXT = config["pretext"]
+PRETEXT_NAME = PRETEXT["name"]
+PRETEXT_DATASETS = PRETEXT.get("datasets") or DATASETS
+FINETUNE = config["finetune"]
+METHODS = FINETUNE["methods"]
+PROTOCOLS = {p: spec["n_folds"] for p, spec in FINETUNE["protocols"].items()}
+LABELS = config.get("labels", {})
+LABEL_NAMES = sorted({label for labels in LABELS.values() for label in labels}) or [
+    "none"
+]
+PRETEXT_KEYS = [k for k in PRETEXT if k not in ("name", "datasets", "device")]
+
+
+wildcard_constraints:
+    pretext=PRETEXT_NAME,
+    label="|".join(LABEL_NAMES),
+    scheme="multiclass|binary",
+    protocol="|".join(PROTOCOLS) or "none",
+    method="ssl_frozen|supervised|ssl_finetune",
+    fold=r"\d+",
+
+
+def pretext_params():
+    return {k: PRETEXT[k] for k in PRETEXT_KEYS}
+
+
+def label_spec(wildcards):
+    return LABELS[wildcards.dataset][wildcards.label]
+
+
+def finetune_tasks():
+    """(dataset, label, scheme, protocol, method, fold) of every fine-tune job."""
+    for dataset, labels in LABELS.items():
+        for label, spec in labels.items():
+            for scheme in spec["schemes"]:
+                for protocol, n_folds in PROTOCOLS.items():
+                    for method in METHODS:
+                        for fold in range(n_folds):
+                            yield dataset, label, scheme, protocol, method, fold
+
+
+def finetune_targets():
+    return [
+        f"results/finetune/{d}/{l}/{s}/{p}/{m}/fold{f}/metrics.json"
+        for d, l, s, p, m, f in finetune_tasks()
+    ]
+
+
+def finetune_inputs(wildcards):
+    """Windows for end-to-end methods, cached frozen features for ssl_frozen."""
+    inputs = {
+        "store": f"results/windows/{wildcards.dataset}.parquet",
+        "folds": f"results/folds/{wildcards.dataset}/{wildcards.label}/{wildcards.protocol}.tsv",
+    }
+    if wildcards.method == "ssl_frozen":
+        inputs["features"] = f"results/features/{PRETEXT_NAME}/{wildcards.dataset}.npy"
+    if wildcards.method == "ssl_finetune":
+        inputs["encoder"] = f"results/pretext/{PRETEXT_NAME}/encoder.pt"
+    return inputs
+
+
+def finetune_seed(wildcards):
+    return stable_seed(
+        config["seed"],
+        "finetune",
+        wildcards.dataset,
+        wildcards.label,
+        wildcards.scheme,
+        wildcards.protocol,
+        wildcards.method,
+        wildcards.fold,
+    )
+
+
+def result_targets():
+    targets = [f"results/pretext/{PRETEXT_NAME}/encoder.pt"]
+    if LABELS and METHODS and PROTOCOLS:
+        targets += [
+            "results/tables/summary.tsv",
+            "results/tables/paper_comparison.md",
+        ]
+    return targets

@@ -10,6 +10,7 @@ from ecgssl.runlog import setup_logging
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
+
 def main() -> None:
     setup_logging(snakemake.log[0])
     dataset = snakemake.wildcards.dataset
@@ -21,5 +22,6 @@ def main() -> None:
     logging.getLogger("synthesize_dataset").info(
         "%s: wrote %d files (%.1f MB) to %s", dataset, len(files), size / 1e6, out_dir
     )
+
 
 main()

@@ -10,6 +10,7 @@ from ecgssl.runlog import setup_logging
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
+
 def main() -> None:
     setup_logging(snakemake.log[0])
     root = Path(snakemake.params.root)
@@ -21,5 +22,6 @@ def main() -> None:
         qc_path=Path(snakemake.output.qc),
         config=PreprocessConfig.from_dict(snakemake.params.preprocess),
     )
+
 
 main()

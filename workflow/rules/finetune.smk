@@ -1,0 +1,47 @@
+# Folds per dataset x label x protocol; one classifier per scheme x method x fold.
+
+
+rule assign_folds:
+    input:
+        store="results/windows/{dataset}.parquet",
+        code=code("folds.py", "store.py"),
+    output:
+        "results/folds/{dataset}/{label}/{protocol}.tsv",
+    log:
+        "logs/assign_folds/{dataset}/{label}/{protocol}.log",
+    conda:
+        "../../envs/ecgssl.yaml"
+    threads: 1
+    params:
+        n_folds=lambda wc: PROTOCOLS[wc.protocol],
+        seed=lambda wc: stable_seed(
+            config["seed"], "folds", wc.dataset, wc.label, wc.protocol
+        ),
+    script:
+        "../scripts/assign_folds.py"
+
+
+rule finetune_classifier:
+    input:
+        unpack(finetune_inputs),
+        code=code("finetune.py", "labels.py", "metrics.py", "models.py", "store.py"),
+    output:
+        metrics="results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}/metrics.json",
+        predictions="results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}/predictions.parquet",
+    log:
+        "logs/finetune_classifier/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}.log",
+    benchmark:
+        "benchmarks/finetune_classifier/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}.tsv"
+    conda:
+        "../../envs/ecgssl.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        label=label_spec,
+        train=lambda wc: FINETUNE[wc.method],
+        device=FINETUNE["device"],
+        seed=finetune_seed,
+        encoder=PRETEXT.get("encoder", {}),
+    script:
+        "../scripts/finetune_classifier.py"

@@ -1,0 +1,47 @@
+# Window stores -> self-supervised encoder -> frozen features per dataset.
+
+
+rule pretrain_encoder:
+    input:
+        stores=expand("results/windows/{dataset}.parquet", dataset=PRETEXT_DATASETS),
+        code=code("transforms.py", "models.py", "pretext.py", "device.py", "store.py"),
+    output:
+        model="results/pretext/{pretext}/encoder.pt",
+        sidecar="results/pretext/{pretext}/encoder.json",
+        history="results/pretext/{pretext}/history.tsv",
+    log:
+        "logs/pretrain_encoder/{pretext}.log",
+    benchmark:
+        "benchmarks/pretrain_encoder/{pretext}.tsv"
+    conda:
+        "../../envs/ecgssl.yaml"
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+    params:
+        config=pretext_params(),
+        device=PRETEXT["device"],
+        seed=stable_seed(config["seed"], "pretext", PRETEXT_NAME),
+        checkpoint="results/pretext/{pretext}/checkpoint.pt",
+    script:
+        "../scripts/pretrain_encoder.py"
+
+
+rule extract_features:
+    input:
+        model="results/pretext/{pretext}/encoder.pt",
+        store="results/windows/{dataset}.parquet",
+        code=code("features.py", "models.py", "store.py"),
+    output:
+        "results/features/{pretext}/{dataset}.npy",
+    log:
+        "logs/extract_features/{pretext}/{dataset}.log",
+    conda:
+        "../../envs/ecgssl.yaml"
+    threads: workflow.cores
+    resources:
+        mem_mb=2000,
+    params:
+        device=PRETEXT["device"],
+    script:
+        "../scripts/extract_features.py"

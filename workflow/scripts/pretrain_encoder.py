@@ -1,0 +1,29 @@
+"""Pretrain the encoder on the transformation-recognition task (pretrain_encoder)."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ecgssl.device import set_threads
+from ecgssl.runlog import setup_logging
+from ecgssl.stages import pretext_stage
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main() -> None:
+    setup_logging(snakemake.log[0])
+    set_threads(snakemake.threads)
+    pretext_stage(
+        [Path(p) for p in snakemake.input.stores],
+        model_path=Path(snakemake.output.model),
+        sidecar_path=Path(snakemake.output.sidecar),
+        history_path=Path(snakemake.output.history),
+        config=snakemake.params.config,
+        seed=snakemake.params.seed,
+        device=snakemake.params.device,
+        checkpoint_path=Path(snakemake.params.checkpoint),
+    )
+
+
+main()
