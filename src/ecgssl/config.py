@@ -1,21 +1,14 @@
-"""Checks of the workflow configuration beyond its JSON schema, and stable seeds."""
+"""Checks of the workflow configuration beyond its JSON schema."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from ecgssl.errors import ConfigError
+from ecgssl.seeds import stable_seed
 
-
-def stable_seed(*parts: str | int) -> int:
-    """Return a 32-bit seed from a SHA-256 of the parts (stable across processes).
-
-    Python's built-in ``hash()`` is salted per process and must never seed anything.
-    """
-    text = "\x1f".join(str(p) for p in parts)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+__all__ = ["check_config", "stable_seed"]
 
 
 def check_config(config: dict[str, Any]) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ecgssl.atomic import atomic_path
 from ecgssl.errors import DataFormatError
 
 __all__ = [
@@ -469,30 +468,13 @@ def conv_flops_per_signal(encoder: Encoder, length: int) -> int:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename it.
+    """``torch.save`` through a temporary sibling file renamed into place.
 
     A reader never sees a half-written file, and an interrupted write leaves any
     previous file intact.
-
-    Parameters
-    ----------
-    obj : Any
-        What to save.
-    path : str or Path
-        Destination; its folder is created if needed.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _cpu_state(module: nn.Module) -> dict[str, Tensor]:

@@ -28,13 +28,13 @@ from ecgssl.models import (
     l2_penalty,
     pretext_loss,
 )
+from ecgssl.seeds import stable_seed
 from ecgssl.transforms import TASKS, TransformParams, make_pretext_batch
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "PretextConfig",
     "PretrainResult",
-    "derive_seed",
     "pretrain",
     "split_subjects",
 ]
@@ -257,25 +257,6 @@ class PretrainResult:
         }
 
 
-def derive_seed(seed: int, *parts: str) -> int:
-    """A stable 63-bit seed from a base seed and labels (``hashlib``, not ``hash``).
-
-    Parameters
-    ----------
-    seed : int
-        Base seed.
-    *parts : str
-        Labels, e.g. ``"shuffle"``.
-
-    Returns
-    -------
-    int
-    """
-    text = json.dumps([int(seed), *[str(p) for p in parts]])
-    digest = hashlib.sha256(text.encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
 def split_subjects(
     subjects: ArrayLike, val_fraction: float, seed: int
 ) -> tuple[list[str], list[str]]:
@@ -305,7 +286,7 @@ def split_subjects(
         n_val = 0
     else:
         n_val = min(n - 1, max(1, math.floor(val_fraction * n + 0.5)))
-    rng = np.random.default_rng(derive_seed(seed, "split"))
+    rng = np.random.default_rng(stable_seed(seed, "split"))
     chosen = set(rng.permutation(n)[:n_val].tolist())
     val = [s for i, s in enumerate(unique) if i in chosen]
     train = [s for i, s in enumerate(unique) if i not in chosen]
@@ -473,7 +454,7 @@ def pretrain(
     if len(train_idx) == 0:
         raise ValueError("no training windows left after the validation split")
 
-    init_gen = torch.Generator().manual_seed(derive_seed(seed, "init"))
+    init_gen = torch.Generator().manual_seed(stable_seed(seed, "init"))
     encoder = Encoder(**config.encoder, generator=init_gen)
     heads = PretextHeads(
         n_features=encoder.n_features, dropout=config.dropout, generator=init_gen
@@ -485,15 +466,15 @@ def pretrain(
         optimizer, step_size=config.lr_decay_steps, gamma=config.lr_decay
     )
     generators = {
-        "shuffle": torch.Generator().manual_seed(derive_seed(seed, "shuffle")),
+        "shuffle": torch.Generator().manual_seed(stable_seed(seed, "shuffle")),
         "augment": torch.Generator(device=device).manual_seed(
-            derive_seed(seed, "augment")
+            stable_seed(seed, "augment")
         ),
         "dropout": torch.Generator(device=device).manual_seed(
-            derive_seed(seed, "dropout")
+            stable_seed(seed, "dropout")
         ),
     }
-    val_seed = derive_seed(seed, "validation")
+    val_seed = stable_seed(seed, "validation")
     weights = torch.tensor(config.task_weights, dtype=torch.float32, device=device)
     fingerprint = _fingerprint(config, seed, windows, subjects, val_subjects, device)
 

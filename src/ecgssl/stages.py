@@ -19,17 +19,8 @@ import pandas as pd
 import torch
 
 from ecgssl import __version__
-from ecgssl.aggregate import (
-    load_metrics,
-    paper_comparison,
-    plot_accuracy_by_method,
-    plot_confusion_matrices,
-    plot_pretext_history,
-    summarize,
-)
 from ecgssl.atomic import atomic_path, write_text_atomic
 from ecgssl.device import select_device
-from ecgssl.features import extract_features
 from ecgssl.finetune import FinetuneConfig, train_classifier
 from ecgssl.folds import assign_folds
 from ecgssl.labels import encode_labels
@@ -101,6 +92,8 @@ def features_stage(
     model_path: Path, store: Path, out_path: Path, *, device: str, batch_size: int = 256
 ) -> None:
     """Frozen features of every window of a store, row-aligned with it (``.npy``)."""
+    from ecgssl.features import extract_features  # scipy.signal: only where needed
+
     dev = select_device(device)
     encoder = load_encoder(model_path, map_location=dev)
     t0 = time.perf_counter()
@@ -261,6 +254,15 @@ def aggregate_stage(
     confusion_plot: Path,
 ) -> pd.DataFrame:
     """Result tables (per fold and summarised), the paper comparison and the plots."""
+    from ecgssl.aggregate import (  # matplotlib: only where needed
+        load_metrics,
+        paper_comparison,
+        plot_accuracy_by_method,
+        plot_confusion_matrices,
+        plot_pretext_history,
+        summarize,
+    )
+
     df = load_metrics(metrics_paths)
     summary = summarize(df)
     per_fold = df.drop(columns=["confusion_matrix", "class_names"])

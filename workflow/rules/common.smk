@@ -23,15 +23,15 @@ def code(*modules):
 
 
 READER_CODE = {
-    "dreamer": ["readers/dreamer.py"],
+    "dreamer": ["readers/dreamer.py", "readers/matlab.py"],
     "wesad": ["readers/wesad.py", "readers/safe_pickle.py"],
-    "amigos": ["readers/amigos.py"],
+    "amigos": ["readers/amigos.py", "readers/matlab.py"],
     "swell": ["readers/swell.py", "readers/poly5.py"],
 }
 WRITER_CODE = {
     "dreamer": ["synthetic/dreamer.py"],
     "wesad": ["synthetic/wesad.py", "readers/safe_pickle.py"],
-    "amigos": ["synthetic/amigos.py"],
+    "amigos": ["synthetic/amigos.py", "synthetic/dreamer.py"],
     "swell": ["synthetic/swell.py", "readers/poly5.py"],
 }
 

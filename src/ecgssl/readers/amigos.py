@@ -13,7 +13,7 @@ import numpy as np
 
 from ecgssl.errors import DataFormatError
 from ecgssl.readers.base import Recording
-from ecgssl.readers.dreamer import load_mat_v5
+from ecgssl.readers.matlab import load_mat_v5
 
 __all__ = ["AmigosReader"]
 
