@@ -13,6 +13,7 @@ rule pretrain_encoder:
         "logs/pretrain_encoder/{pretext}.log",
     benchmark:
         "benchmarks/pretrain_encoder/{pretext}.tsv"
+    priority: 50
     conda:
         "../../envs/ecgssl.yaml"
     threads: workflow.cores
@@ -36,6 +37,7 @@ rule extract_features:
         "results/features/{pretext}/{dataset}.npy",
     log:
         "logs/extract_features/{pretext}/{dataset}.log",
+    priority: 50
     conda:
         "../../envs/ecgssl.yaml"
     threads: workflow.cores

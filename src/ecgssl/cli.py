@@ -1,0 +1,380 @@
+"""The ``ecgssl`` command line: apply a trained encoder to new ECG."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+import torch
+
+from ecgssl import __version__
+from ecgssl.errors import DataFormatError, EcgSslError
+
+__all__ = ["main", "pretext_accuracy", "read_npy"]
+
+log = logging.getLogger("ecgssl.cli")
+
+_NPY_MAGIC = b"\x93NUMPY"
+# Windows per pretext-check batch (7 signals each). Fixed, not an option: the
+# transformations draw from one generator batch by batch, so the batch size is part
+# of what a seed means.
+_CHECK_BATCH = 64
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one ``ecgssl: error:`` line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        """Turn argparse's complaints into :class:`CliError`."""
+        raise CliError(f"{self.prog}: {message}")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive rate in Hz, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**63), got {value}")
+    return value
+
+
+def read_npy(path: str | Path) -> np.ndarray:
+    """Read ECG from a ``.npy`` file without ever unpickling anything.
+
+    Parameters
+    ----------
+    path : str or Path
+        A NumPy ``.npy`` file (checked by its magic header, not its name) holding a
+        non-empty integer or floating-point array of shape ``(n_samples,)`` (one
+        recording) or ``(n_windows, n_samples_per_window)``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_samples,) or (n_windows, n_samples_per_window)
+        The array as stored (its dtype unchanged).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not an existing file.
+    ecgssl.errors.DataFormatError
+        If it is not a ``.npy`` file, holds Python objects (pickled data), has a
+        non-numeric dtype or the wrong number of dimensions, or is empty.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input file not found: {path}")
+    with open(path, "rb") as f:
+        magic = f.read(len(_NPY_MAGIC))
+    if magic != _NPY_MAGIC:
+        raise DataFormatError(
+            path, "header", "not a NumPy .npy file (no \\x93NUMPY magic header)"
+        )
+    try:
+        # allow_pickle=False: numpy refuses object arrays before unpickling them.
+        x = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        if "pickle" in str(err).lower() or "object" in str(err).lower():
+            raise DataFormatError(
+                path, "dtype", "holds Python objects (pickled data); refused"
+            ) from err
+        raise DataFormatError(path, "data", f"unreadable .npy file: {err}") from err
+    except (EOFError, OSError) as err:
+        raise DataFormatError(path, "data", f"unreadable .npy file: {err}") from err
+    if not isinstance(x, np.ndarray):  # pragma: no cover - np.load of a .npy file
+        raise DataFormatError(path, "data", f"not an array: {type(x).__name__}")
+    if x.dtype.kind not in "iuf":
+        raise DataFormatError(
+            path, "dtype", f"must be an integer or float array, got dtype {x.dtype}"
+        )
+    if x.ndim not in (1, 2) or x.size == 0:
+        raise DataFormatError(
+            path,
+            "shape",
+            "must be a non-empty 1-D recording or 2-D array of windows, "
+            f"got shape {x.shape}",
+        )
+    return x
+
+
+def _load_windows(path: Path, fs: float) -> np.ndarray:
+    """Read and preprocess the input; every failure becomes a :class:`CliError`."""
+    from ecgssl.features import prepare_windows  # scipy.signal: only where needed
+
+    x = read_npy(path)
+    kind = "recording" if x.ndim == 1 else "windows"
+    log.info("%s: %s of shape %s at %g Hz", path, kind, x.shape, fs)
+    try:
+        windows = prepare_windows(x, fs=fs)
+    except ValueError as err:
+        raise CliError(f"{path}: {err}") from err
+    if windows.shape[0] == 0:
+        raise CliError(f"{path}: no usable window")
+    log.info("%d windows of %d samples", windows.shape[0], windows.shape[1])
+    return windows
+
+
+def _device(preference: str) -> torch.device:
+    from ecgssl.device import select_device
+
+    try:
+        return select_device(preference)
+    except ValueError as err:
+        raise CliError(f"--device: {err}") from err
+
+
+def _transform_params(meta: dict[str, Any], path: Path) -> Any:
+    """The transform parameters stored in a model's meta config, else the defaults."""
+    from ecgssl.transforms import TransformParams
+
+    config = meta.get("config")
+    stored = config.get("transforms") if isinstance(config, dict) else None
+    if stored is None:
+        log.info("%s: no transform parameters stored; using the defaults", path)
+        return TransformParams()
+    if not isinstance(stored, dict):
+        raise DataFormatError(path, "meta.config.transforms", "must be a dict")
+    try:
+        return TransformParams(**stored)
+    except (TypeError, ValueError) as err:
+        raise DataFormatError(path, "meta.config.transforms", str(err)) from err
+
+
+@torch.no_grad()
+def pretext_accuracy(
+    model: torch.nn.Module,
+    windows: np.ndarray,
+    *,
+    params: Any,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+    batch_size: int = _CHECK_BATCH,
+) -> dict[str, float]:
+    """Per-task accuracy of the pretext heads on transformed windows.
+
+    Same definition as the validation accuracy of :func:`ecgssl.pretext.pretrain`:
+    head ``k`` is right on a signal when ``sigmoid(logit) > 0.5`` equals the one-hot
+    target ``k``, counted over all ``7 * n_windows`` signals.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Encoder plus heads: ``(n, length)`` -> ``(n, 7)`` logits; run in eval mode.
+    windows : np.ndarray, shape (n_windows, length)
+        Preprocessed windows.
+    params : ecgssl.transforms.TransformParams
+        Transformation parameters.
+    generator : torch.Generator
+        Source of all randomness of the transformations.
+    device : torch.device or str
+        Where to run.
+    batch_size : int
+        Windows per batch (the draws from ``generator`` depend on it).
+
+    Returns
+    -------
+    dict of str to float
+        Accuracy in [0, 1] per task, in :data:`ecgssl.transforms.TASKS` order.
+    """
+    from ecgssl.transforms import TASKS, make_pretext_batch
+
+    if windows.ndim != 2 or windows.shape[0] == 0:
+        raise ValueError(f"windows must be non-empty 2-D, got shape {windows.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = torch.device(device)
+    model = model.to(device).eval()
+    correct = torch.zeros(len(TASKS), dtype=torch.float64)
+    n_rows = 0
+    for start in range(0, windows.shape[0], batch_size):
+        chunk = np.ascontiguousarray(
+            windows[start : start + batch_size], dtype=np.float32
+        )
+        x = torch.from_numpy(chunk).to(device)
+        signals, targets = make_pretext_batch(x, params, generator)
+        logits = model(signals)
+        correct += ((logits > 0) == (targets > 0.5)).sum(dim=0).double().cpu()
+        n_rows += signals.shape[0]
+    acc = (correct / n_rows).tolist()
+    return dict(zip(TASKS, acc, strict=True))
+
+
+def _cmd_features(args: argparse.Namespace) -> dict[str, Any]:
+    from ecgssl.atomic import atomic_path
+    from ecgssl.features import extract_features
+    from ecgssl.models import load_encoder
+
+    device = _device(args.device)
+    encoder = load_encoder(args.model, map_location=device)
+    windows = _load_windows(args.input, args.fs)
+    feats = extract_features(
+        encoder, windows, device=device, batch_size=args.batch_size
+    )
+    with atomic_path(args.output) as tmp, open(tmp, "wb") as f:
+        # a file handle, so that numpy does not append ".npy" to the name
+        np.save(f, feats, allow_pickle=False)
+    log.info("wrote %s features to %s", feats.shape, args.output)
+    return {
+        "n_windows": int(feats.shape[0]),
+        "n_features": int(feats.shape[1]),
+        "output": str(args.output),
+    }
+
+
+def _cmd_pretext_check(args: argparse.Namespace) -> dict[str, Any]:
+    from ecgssl.models import PretextNet, load_pretext_model
+
+    device = _device(args.device)
+    encoder, heads, meta = load_pretext_model(args.model, map_location=device)
+    params = _transform_params(meta, args.model)
+    try:
+        model = PretextNet(encoder, heads)
+    except ValueError as err:
+        raise DataFormatError(args.model, "heads", str(err)) from err
+    windows = _load_windows(args.input, args.fs)
+    try:
+        params.check_length(windows.shape[1])
+    except ValueError as err:
+        raise CliError(f"{args.model}: stored transform parameters: {err}") from err
+    generator = torch.Generator().manual_seed(args.seed)
+    acc = pretext_accuracy(
+        model, windows, params=params, generator=generator, device=device
+    )
+    return {
+        "accuracy": {task: round(value, 4) for task, value in acc.items()},
+        "n_windows": int(windows.shape[0]),
+    }
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog="ecgssl",
+        description="Apply a trained ECG encoder (Sarkar & Etemad 2020) to new ECG. "
+        "Results go to stdout as one JSON line; progress (-v) and errors to stderr.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log progress to stderr"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", required=True, type=Path, help="encoder file (.pt)")
+        p.add_argument(
+            "--input",
+            required=True,
+            type=Path,
+            help="ECG as .npy: 1-D recording or 2-D array of 10-s windows (rows)",
+        )
+        p.add_argument(
+            "--fs", required=True, type=_positive_float, help="sampling rate in Hz"
+        )
+        p.add_argument(
+            "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps"
+        )
+
+    feats = sub.add_parser(
+        "features", help="128 frozen encoder features per 10-s window (.npy)"
+    )
+    common(feats)
+    feats.add_argument(
+        "--output", required=True, type=Path, help="features file (.npy, float32)"
+    )
+    feats.add_argument(
+        "--batch-size", type=_positive_int, default=256, help="windows per pass"
+    )
+    feats.set_defaults(func=_cmd_features)
+
+    check = sub.add_parser(
+        "pretext-check",
+        help="per-task accuracy of the pretext heads on the transformed input",
+    )
+    common(check)
+    check.add_argument(
+        "--seed", type=_seed, default=0, help="seed of the transformations"
+    )
+    check.set_defaults(func=_cmd_pretext_check)
+    return parser
+
+
+def _error(message: str) -> int:
+    text = " ".join(str(message).split())  # one line
+    print(f"ecgssl: error: {text}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``ecgssl`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str or None
+        Arguments without the program name; None means ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 on any user error (one ``ecgssl: error:``
+        line on stderr, no output file written).
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+    except CliError as err:
+        return _error(str(err))
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ecgssl: %(message)s"))
+    package_log = logging.getLogger("ecgssl")
+    package_log.addHandler(handler)
+    old_level = package_log.level
+    package_log.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        result = args.func(args)
+    except (CliError, EcgSslError, OSError) as err:
+        # DataFormatError is an EcgSslError; FileNotFoundError is an OSError.
+        return _error(str(err))
+    finally:
+        package_log.removeHandler(handler)
+        package_log.setLevel(old_level)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
