@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ecgssl.models import GeneratorDropout
+
 __all__ = [
     "METHODS",
     "EmotionHead",
@@ -120,24 +122,6 @@ class FinetuneConfig:
         return dataclasses.asdict(self)
 
 
-class _Dropout(nn.Module):
-    """Inverted dropout whose mask comes from an explicit generator."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Drop and rescale in training mode; identity in eval mode."""
-        if not self.training or self.p == 0.0:
-            return x
-        if generator is None:
-            raise ValueError("generator is required for dropout in training mode")
-        keep = torch.empty(x.shape, device=generator.device)
-        keep = keep.bernoulli_(1.0 - self.p, generator=generator).to(x.device)
-        return x * keep / (1.0 - self.p)
-
-
 class EmotionHead(nn.Module):
     """MLP classifier: ``depth`` x (Linear -> ReLU -> Dropout), then Linear to logits.
 
@@ -189,7 +173,9 @@ class EmotionHead(nn.Module):
                 nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)
             )
             self.out = nn.Linear(widths[-1], int(n_classes))
-        self.drops = nn.ModuleList(_Dropout(float(dropout)) for _ in self.hidden)
+        self.drops = nn.ModuleList(
+            GeneratorDropout(float(dropout)) for _ in self.hidden
+        )
         self.to_empty(device="cpu")
         for layer in [*self.hidden, self.out]:
             weight = torch.empty(layer.weight.shape)

@@ -217,8 +217,12 @@ class Encoder(nn.Module):
         return self.feature_maps(x)[-1].amax(dim=2)
 
 
-class _Dropout(nn.Module):
-    """Inverted dropout that can draw its mask from an explicit generator."""
+class GeneratorDropout(nn.Module):
+    """Inverted dropout whose mask is drawn from an explicit generator.
+
+    The mask is drawn on the generator's device and moved to the data's, so a CPU
+    generator also serves a CUDA model. Without a generator it is ``F.dropout``.
+    """
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -230,7 +234,8 @@ class _Dropout(nn.Module):
             return x
         if generator is None:
             return F.dropout(x, self.p, training=True)
-        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=generator)
+        keep = torch.empty(x.shape, device=generator.device)
+        keep = keep.bernoulli_(1.0 - self.p, generator=generator).to(x.device)
         return x * keep / (1.0 - self.p)
 
 
@@ -244,8 +249,8 @@ class _Head(nn.Module):
         self.fc1 = nn.Linear(n_features, hidden)
         self.fc2 = nn.Linear(hidden, hidden)
         self.out = nn.Linear(hidden, 1)
-        self.drop1 = _Dropout(dropout)
-        self.drop2 = _Dropout(dropout)
+        self.drop1 = GeneratorDropout(dropout)
+        self.drop2 = GeneratorDropout(dropout)
         self.negative_slope = negative_slope
 
     def forward(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
