@@ -16,24 +16,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ecgssl import __version__
 from ecgssl.atomic import atomic_path, write_text_atomic
-from ecgssl.device import select_device
-from ecgssl.finetune import FinetuneConfig, train_classifier
-from ecgssl.folds import assign_folds
-from ecgssl.labels import encode_labels
-from ecgssl.metrics import classification_metrics
-from ecgssl.models import Encoder, load_encoder, save_pretext_model
-from ecgssl.pretext import PretextConfig, pretrain
 from ecgssl.store import read_ecg, read_windows
+
+# torch, scikit-learn, scipy.signal and matplotlib are imported inside the stage that
+# needs them: every Snakemake job is a fresh process, and a fold-assignment job should
+# not pay for importing torch.
 
 log = logging.getLogger(__name__)
 
 
-def versions(device: torch.device | str) -> dict[str, Any]:
+def versions(device: Any) -> dict[str, Any]:
     """Software and hardware provenance of a result."""
+    import torch
+
     return {
         "ecgssl": __version__,
         "torch": torch.__version__,
@@ -60,6 +58,10 @@ def pretext_stage(
     checkpoint_path: Path | None = None,
 ) -> None:
     """Pretrain the encoder on the union of the stores' windows."""
+    from ecgssl.device import select_device
+    from ecgssl.models import save_pretext_model
+    from ecgssl.pretext import PretextConfig, pretrain
+
     cfg = PretextConfig.from_dict(config)
     dev = select_device(device)
     windows, subjects, inputs = [], [], []
@@ -92,7 +94,9 @@ def features_stage(
     model_path: Path, store: Path, out_path: Path, *, device: str, batch_size: int = 256
 ) -> None:
     """Frozen features of every window of a store, row-aligned with it (``.npy``)."""
-    from ecgssl.features import extract_features  # scipy.signal: only where needed
+    from ecgssl.device import select_device
+    from ecgssl.features import extract_features
+    from ecgssl.models import load_encoder
 
     dev = select_device(device)
     encoder = load_encoder(model_path, map_location=dev)
@@ -117,6 +121,8 @@ def folds_stage(
     store: Path, out_path: Path, *, label: str, protocol: str, n_folds: int, seed: int
 ) -> None:
     """Write the test fold of every labelled window (TSV: row, subject, fold)."""
+    from ecgssl.folds import assign_folds
+
     df = read_windows(store, columns=["subject", label])
     labelled = df[label].notna().to_numpy()
     folds = assign_folds(
@@ -157,6 +163,14 @@ def finetune_stage(
 
     ``job`` holds the identity (dataset, label, scheme, protocol, method, fold).
     """
+    import torch
+
+    from ecgssl.device import select_device
+    from ecgssl.finetune import FinetuneConfig, train_classifier
+    from ecgssl.labels import encode_labels
+    from ecgssl.metrics import classification_metrics
+    from ecgssl.models import Encoder, load_encoder
+
     method, label, fold = job["method"], job["label"], int(job["fold"])
     dev = select_device(device)
     cfg = FinetuneConfig.from_dict(train)
@@ -254,7 +268,7 @@ def aggregate_stage(
     confusion_plot: Path,
 ) -> pd.DataFrame:
     """Result tables (per fold and summarised), the paper comparison and the plots."""
-    from ecgssl.aggregate import (  # matplotlib: only where needed
+    from ecgssl.aggregate import (
         load_metrics,
         paper_comparison,
         plot_accuracy_by_method,
