@@ -110,9 +110,8 @@ def extract_features(
     n_features = int(encoder.n_features)
     out = np.empty((windows.shape[0], n_features), dtype=np.float32)
     for start in range(0, windows.shape[0], batch_size):
-        chunk = np.ascontiguousarray(
-            windows[start : start + batch_size], dtype=np.float32
-        )
+        # a writable copy of one batch (memory-mapped stores are read-only)
+        chunk = np.array(windows[start : start + batch_size], dtype=np.float32)
         batch = torch.from_numpy(chunk).to(device, non_blocking=True)
         out[start : start + len(chunk)] = encoder(batch).float().cpu().numpy()
     return out
