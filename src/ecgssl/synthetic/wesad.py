@@ -21,15 +21,16 @@ stress (2) for even subject indices, stress then amusement for odd ones (the rea
 study also places a meditation after each; we keep one to keep files small).
 
 Label mapping onto the generator's 0-1 scale (per subject, each state's value is
-jittered by N(0, 0.03) so that subjects differ):
+jittered by N(0, 0.03) so that subjects differ; the TSST stressor and the meditation
+sit at the two ends of the arousal scale, the strongest contrast of the protocol):
 
 ==============  =======  =======
 state (code)    arousal  valence
 ==============  =======  =======
-baseline (1)    0.35     0.50
-stress (2)      0.85     0.20
+baseline (1)    0.30     0.50
+stress (2)      0.95     0.20
 amusement (3)   0.55     0.80
-meditation (4)  0.15     0.60
+meditation (4)  0.05     0.60
 0, 5, 6, 7      0.40     0.50
 ==============  =======  =======
 
@@ -53,7 +54,7 @@ __all__ = ["FS_CHEST", "py2_pickle_dumps", "subject_numbers", "write"]
 
 FS_CHEST = 700  # RespiBAN rate of chest signals and labels, Hz
 _FS_WRIST = {"ACC": 32, "BVP": 64, "EDA": 4, "TEMP": 4}
-_STATE_AV = {1: (0.35, 0.50), 2: (0.85, 0.20), 3: (0.55, 0.80), 4: (0.15, 0.60)}
+_STATE_AV = {1: (0.30, 0.50), 2: (0.95, 0.20), 3: (0.55, 0.80), 4: (0.05, 0.60)}
 _NEUTRAL_AV = (0.40, 0.50)
 _PHASE_NAMES = {1: "Base", 2: "TSST", 3: "Fun", 4: "Medi 1"}
 
