@@ -94,3 +94,10 @@ def test_existing_raw_folder_is_accepted(tmp_path):
     cfg = _load(REPO / "config.yaml")
     cfg["datasets"]["dreamer"].update(source="raw", path=str(tmp_path))
     check_config(cfg)
+
+
+def test_feature_norm_only_for_frozen_features():
+    cfg = _load(REPO / "config.yaml")
+    cfg["finetune"]["supervised"]["feature_norm"] = "subject"
+    with pytest.raises(ConfigError, match=r"finetune\.supervised\.feature_norm"):
+        check_config(cfg)

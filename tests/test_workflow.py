@@ -44,7 +44,7 @@ TINY = {
     "finetune": {
         "methods": ["ssl_frozen", "supervised", "ssl_finetune"],
         "protocols": {"window_kfold": {"n_folds": 2}, "subject_kfold": {"n_folds": 2}},
-        "ssl_frozen": {"epochs": 5},
+        "ssl_frozen": {"epochs": 5, "feature_norm": "subject"},
         "supervised": {"epochs": 1},
         "ssl_finetune": {"epochs": 1},
     },
@@ -130,6 +130,11 @@ def test_learning_half_produces_tables_and_plots(finished_run):
     assert meta["epochs_trained"] == 1
     assert meta["versions"]["device"] == "cpu"
     assert not (results / "pretext" / "default" / "checkpoint.pt").exists()
+    job = results / "finetune" / "wesad" / "affect" / "multiclass" / "subject_kfold"
+    frozen = json.loads((job / "ssl_frozen" / "fold0" / "metrics.json").read_text())
+    assert frozen["feature_norm"] == "subject"
+    assert frozen["n_test_subjects"] == 1
+    assert frozen["n_train_subjects"] == 1
     # subject-wise folds never put a person in train and test
     for path in (results / "folds" / "dreamer" / "arousal").glob("subject_kfold.tsv"):
         f = pd.read_csv(path, sep="\t")

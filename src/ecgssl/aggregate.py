@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from ecgssl.atomic import atomic_path
 from ecgssl.errors import DataFormatError
+from ecgssl.metrics import METRIC_KEYS
 
 __all__ = [
     "GROUP_KEYS",
@@ -82,15 +83,8 @@ SUMMARY_METRICS = (
 METRIC_FILE_KEYS = (
     *GROUP_KEYS,
     "fold",
-    "accuracy",
-    "macro_f1",
-    "f1_macro_pr",
-    "kappa",
-    "confusion_matrix",
-    "majority_accuracy",
-    "test_majority_share",
+    *METRIC_KEYS,
     "n_train",
-    "n_test",
     "n_classes",
     "class_names",
     "seed",

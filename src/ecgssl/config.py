@@ -43,3 +43,9 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"labels.{name}.{label}.threshold: required by the binary scheme"
                 )
+    finetune = config.get("finetune", {})
+    for method in ("supervised", "ssl_finetune"):
+        if finetune.get(method, {}).get("feature_norm", "none") != "none":
+            raise ConfigError(
+                f"finetune.{method}.feature_norm: only ssl_frozen works on features"
+            )

@@ -115,3 +115,36 @@ def extract_features(
         batch = torch.from_numpy(chunk).to(device, non_blocking=True)
         out[start : start + len(chunk)] = encoder(batch).float().cpu().numpy()
     return out
+
+
+def normalise_per_subject(features: np.ndarray, subjects: np.ndarray) -> np.ndarray:
+    """Z-score every feature within each subject, over all of that subject's windows.
+
+    The feature-level counterpart of the paper's per-user z-score of the signal: it
+    uses each person's own (unlabelled) windows and no label, and removes the
+    person-specific offset that dominates frozen features across people.
+
+    Parameters
+    ----------
+    features : np.ndarray, shape (n_windows, n_features)
+        Frozen features of all windows of a dataset.
+    subjects : np.ndarray, shape (n_windows,)
+        Subject of each window.
+
+    Returns
+    -------
+    np.ndarray, shape (n_windows, n_features)
+        float32; features constant within a subject become 0.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    subjects = np.asarray(subjects)
+    if x.ndim != 2 or subjects.shape != (x.shape[0],):
+        raise ValueError(
+            f"features must be (n, f) and subjects (n,): {x.shape}, {subjects.shape}"
+        )
+    out = np.empty_like(x)
+    for subject in np.unique(subjects):
+        rows = subjects == subject
+        mean, std = x[rows].mean(axis=0), x[rows].std(axis=0)
+        out[rows] = (x[rows] - mean) / np.where(std > 0, std, 1.0)
+    return out.astype(np.float32)

@@ -166,6 +166,7 @@ def finetune_stage(
     import torch
 
     from ecgssl.device import select_device
+    from ecgssl.features import normalise_per_subject
     from ecgssl.finetune import FinetuneConfig, train_classifier
     from ecgssl.labels import encode_labels
     from ecgssl.metrics import classification_metrics
@@ -173,7 +174,16 @@ def finetune_stage(
 
     method, label, fold = job["method"], job["label"], int(job["fold"])
     dev = select_device(device)
-    cfg = FinetuneConfig.from_dict(train)
+    feature_norm = train.get("feature_norm", "none")
+    cfg = FinetuneConfig.from_dict(
+        {k: v for k, v in train.items() if k != "feature_norm"}
+    )
+    if feature_norm not in ("none", "subject") or (
+        feature_norm == "subject" and method != "ssl_frozen"
+    ):
+        raise ValueError(
+            f"feature_norm={feature_norm!r} is not available for method {method!r}"
+        )
     df = read_windows(store, columns=["subject", "trial", "window", label])
     threshold = label_spec.get("threshold") if job["scheme"] == "binary" else None
     y_all, class_names = encode_labels(
@@ -192,6 +202,8 @@ def finetune_stage(
 
     if method == "ssl_frozen":
         data = np.load(features_path, mmap_mode="r")
+        if feature_norm == "subject":
+            data = normalise_per_subject(data, df.subject.to_numpy())
         encoder = None
     else:
         data = read_ecg(store)
@@ -229,6 +241,7 @@ def finetune_stage(
         "seed": seed,
         "seconds": seconds,
         "train": cfg.to_dict(),
+        "feature_norm": feature_norm,
         "label_spec": dict(label_spec),
         "versions": versions(dev),
     }
