@@ -142,6 +142,26 @@ def test_learning_half_produces_tables_and_plots(finished_run):
 
 
 @pytest.mark.slow
+def test_two_runs_give_identical_stores_and_tables(finished_run, tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY))
+    proc = _snakemake(tmp_path, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for rel in [
+        *(f"results/windows/{d}.parquet" for d in LABELS),
+        "results/tables/summary.tsv",
+        "results/pretext/default/history.tsv",
+    ]:
+        first = (finished_run / rel).read_bytes()
+        if rel.endswith("history.tsv"):  # drop the wall-clock columns
+            cols = ["seconds", "windows_per_s"]
+            a = pd.read_csv(finished_run / rel, sep="\t").drop(columns=cols)
+            b = pd.read_csv(tmp_path / rel, sep="\t").drop(columns=cols)
+            pd.testing.assert_frame_equal(a, b)
+        else:
+            assert first == (tmp_path / rel).read_bytes(), rel
+
+
+@pytest.mark.slow
 def test_rerun_has_nothing_to_do(finished_run):
     proc = _snakemake(finished_run, "--cores", "1", "--dry-run")
     assert proc.returncode == 0, proc.stderr[-2000:]

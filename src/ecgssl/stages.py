@@ -292,7 +292,12 @@ def aggregate_stage(
 
     df = load_metrics(metrics_paths)
     summary = summarize(df)
-    per_fold = df.drop(columns=["confusion_matrix", "class_names"])
+    first = ["dataset", "label", "scheme", "protocol", "method", "fold"]
+    last = ["n_train", "n_test", "n_classes", "n_train_subjects", "n_test_subjects",
+            "seed", "seconds", "source"]  # fmt: skip
+    metrics = ["accuracy", "macro_f1", "f1_macro_pr", "kappa", "majority_accuracy",
+               "test_majority_share"]  # fmt: skip
+    per_fold = df[[c for c in first + metrics + last if c in df.columns]]
     for table, path in ((summary, summary_path), (per_fold, folds_path)):
         with atomic_path(path) as tmp:
             table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
