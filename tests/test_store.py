@@ -87,3 +87,10 @@ def test_reading_a_non_store_names_the_file(tmp_path):
     pq.write_table(pa.table({"a": [1]}), plain)
     with pytest.raises(DataFormatError, match="metadata"):
         read_metadata(plain)
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    path = tmp_path / "w.parquet"
+    with WindowStoreWriter(path, label_columns=[], window_size=4, metadata={}) as w:
+        w.write({k: v for k, v in _rows(1).items() if k != "arousal"}, np.zeros((1, 4)))
+    assert path.stat().st_mode & 0o777 == 0o644

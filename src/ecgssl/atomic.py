@@ -27,6 +27,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except OSError as exc:
         raise EcgSslError(f"cannot write {path}: {exc.strerror or exc}") from exc
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
     tmp_path = Path(tmp)
     try:
         yield tmp_path

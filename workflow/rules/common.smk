@@ -103,7 +103,9 @@ def pretext_params():
 
 
 def label_spec(wildcards):
-    return LABELS[wildcards.dataset][wildcards.label]
+    """What the job's scheme uses (the threshold only matters to the binary scheme)."""
+    spec = LABELS[wildcards.dataset][wildcards.label]
+    return {"threshold": spec["threshold"]} if wildcards.scheme == "binary" else {}
 
 
 def finetune_tasks():
