@@ -8,7 +8,7 @@ CORES ?= all
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint report clean
 
 install: $(STAMP)
 
@@ -26,6 +26,9 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+report: install
+	$(BIN)/snakemake --cores 1 --configfile config.yaml --report results/report.html
 
 lint: install
 	$(BIN)/ruff check src tests workflow bench

@@ -162,6 +162,23 @@ def test_two_runs_give_identical_stores_and_tables(finished_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_report_is_self_contained_with_tables_plots_qc_and_config(finished_run):
+    html = finished_run / "results" / "report.html"
+    proc = _snakemake(finished_run, "--cores", "1", "--report", str(html))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = html.read_text()
+    for item in ("summary.tsv", "confusion_matrices.png", "pretext_history.png",
+                 "accuracy_by_method.png", "config.json", "wesad.tsv"):  # fmt: skip
+        assert item in text, item
+    assert 'src="http' not in text  # no external resources
+    resolved = json.loads(
+        (finished_run / "results" / "tables" / "config.json").read_text()
+    )
+    assert resolved["seed"] == TINY["seed"]
+    assert resolved["preprocess"]["filter"]["l_freq"] == 0.8  # schema default filled in
+
+
+@pytest.mark.slow
 def test_rerun_has_nothing_to_do(finished_run):
     proc = _snakemake(finished_run, "--cores", "1", "--dry-run")
     assert proc.returncode == 0, proc.stderr[-2000:]

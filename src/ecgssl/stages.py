@@ -279,8 +279,14 @@ def aggregate_stage(
     pretext_plot: Path,
     accuracy_plot: Path,
     confusion_plot: Path,
+    config: dict[str, Any] | None = None,
+    config_path: Path | None = None,
 ) -> pd.DataFrame:
-    """Result tables (per fold and summarised), the paper comparison and the plots."""
+    """Result tables (per fold and summarised), the paper comparison and the plots.
+
+    With ``config_path``, the resolved workflow configuration is written there too
+    (for the report: every result traceable to its config).
+    """
     from ecgssl.aggregate import (
         load_metrics,
         paper_comparison,
@@ -310,5 +316,7 @@ def aggregate_stage(
     ):
         with atomic_path(path) as tmp:  # the temporary name keeps the .png suffix
             plot(tmp)
+    if config_path is not None:
+        _json(config_path, dict(config or {}))
     log.info("aggregated %d fold results into %d rows", len(df), len(summary))
     return summary

@@ -7,16 +7,39 @@ rule aggregate_metrics:
         history=f"results/pretext/{PRETEXT_NAME}/history.tsv",
         code=code("aggregate.py"),
     output:
-        summary="results/tables/summary.tsv",
+        summary=report(
+            "results/tables/summary.tsv",
+            caption="../report/summary.rst",
+            category="Results",
+        ),
         folds="results/tables/folds.tsv",
+        config=report(
+            "results/tables/config.json",
+            caption="../report/config.rst",
+            category="Configuration",
+        ),
         comparison="results/tables/paper_comparison.md",
-        pretext_plot="results/plots/pretext_history.png",
-        accuracy_plot="results/plots/accuracy_by_method.png",
-        confusion_plot="results/plots/confusion_matrices.png",
+        pretext_plot=report(
+            "results/plots/pretext_history.png",
+            caption="../report/plot.rst",
+            category="Plots",
+        ),
+        accuracy_plot=report(
+            "results/plots/accuracy_by_method.png",
+            caption="../report/plot.rst",
+            category="Plots",
+        ),
+        confusion_plot=report(
+            "results/plots/confusion_matrices.png",
+            caption="../report/plot.rst",
+            category="Plots",
+        ),
     log:
         "logs/aggregate_metrics/aggregate_metrics.log",
     conda:
         "../../envs/ecgssl.yaml"
     threads: 1
+    params:
+        config=config,
     script:
         "../scripts/aggregate_metrics.py"

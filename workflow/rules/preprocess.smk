@@ -35,7 +35,11 @@ rule window_dataset:
         ),
     output:
         store="results/windows/{dataset}.parquet",
-        qc="results/qc/{dataset}.tsv",
+        qc=report(
+            "results/qc/{dataset}.tsv",
+            caption="../report/qc.rst",
+            category="Quality control",
+        ),
     log:
         "logs/window_dataset/{dataset}.log",
     benchmark:

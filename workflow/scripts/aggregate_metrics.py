@@ -22,6 +22,8 @@ def main() -> None:
         pretext_plot=Path(out.pretext_plot),
         accuracy_plot=Path(out.accuracy_plot),
         confusion_plot=Path(out.confusion_plot),
+        config=snakemake.params.config,
+        config_path=Path(out.config),
     )
 
 
