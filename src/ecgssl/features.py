@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from ecgssl.preprocess import PreprocessConfig, process_subject
 from ecgssl.readers.base import Recording
+
+if TYPE_CHECKING:
+    from ecgssl.preprocess import PreprocessConfig
 
 __all__ = ["extract_features", "prepare_windows"]
 
@@ -38,6 +41,10 @@ def prepare_windows(
     np.ndarray, shape (n_windows, window_size)
         float32 windows ready for the encoder.
     """
+    # scipy.signal and MNE only here: fine-tune jobs import this module for
+    # normalise_per_subject and should not pay for them
+    from ecgssl.preprocess import PreprocessConfig, process_subject
+
     cfg = config or PreprocessConfig()
     x = np.asarray(x, dtype=np.float64)
     if not (np.isfinite(fs) and fs > 0):
