@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from ecgssl.device import select_device, set_threads
-from ecgssl.errors import ConfigError, DataFormatError
+from ecgssl.errors import ConfigError
 from ecgssl.models import TASK_WEIGHTS, Encoder, PretextHeads, PretextNet
 from ecgssl.pretext import (
     PretextConfig,
@@ -247,16 +249,98 @@ def test_checkpoint_of_another_run_is_not_reused(tmp_path):
     assert any("another run" in line for line in lines)
     assert _same_weights(other.encoder, fresh.encoder)
     ckpt.write_text("garbage")
-    with pytest.raises(DataFormatError, match="checkpoint"):
-        pretrain(
-            x,
-            subjects,
-            config=cfg,
-            seed=2,
-            device="cpu",
-            log=quiet,
-            checkpoint_path=ckpt,
-        )
+    ckpt.with_name(ckpt.name + ".prev").unlink(missing_ok=True)
+    lines = []
+    again = pretrain(
+        x,
+        subjects,
+        config=cfg,
+        seed=2,
+        device="cpu",
+        log=lines.append,
+        checkpoint_path=ckpt,
+    )
+    assert any("skipped: unreadable" in line for line in lines)
+    assert not any("resuming" in line for line in lines)
+    assert _same_weights(again.encoder, fresh.encoder)
+
+
+def _flip_byte(path, offset_from_end: int = 200) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    data[-offset_from_end] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "wrong_file"])
+def test_corrupt_checkpoint_falls_back_to_the_last_good_one(tmp_path, damage):
+    x, subjects = _data()
+    quiet = lambda _: None  # noqa: E731
+    three = _config(epochs=3)
+    full = pretrain(x, subjects, config=three, seed=5, device="cpu", log=quiet)
+
+    ckpt = tmp_path / "pretext.pt"
+    prev = tmp_path / "pretext.pt.prev"
+    pretrain(
+        x,
+        subjects,
+        config=_config(epochs=2),
+        seed=5,
+        device="cpu",
+        log=quiet,
+        checkpoint_path=ckpt,
+    )
+    assert ckpt.exists()  # epoch 2
+    assert prev.exists()  # epoch 1
+    if damage == "flip":
+        _flip_byte(ckpt)
+    elif damage == "truncate":
+        ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    else:
+        torch.save({"format": "something else"}, ckpt)
+    lines: list[str] = []
+    resumed = pretrain(
+        x,
+        subjects,
+        config=three,
+        seed=5,
+        device="cpu",
+        log=lines.append,
+        checkpoint_path=ckpt,
+    )
+    assert any(f"checkpoint {ckpt} skipped" in line for line in lines), lines
+    assert any("resuming" in line and "after epoch 1" in line for line in lines)
+    assert sum("train loss" in line for line in lines) == 2  # epochs 2 and 3 ran
+    assert _same_weights(full.encoder, resumed.encoder)
+    assert _untimed(full.history) == _untimed(resumed.history)
+
+
+def test_checkpoint_needing_arbitrary_objects_is_refused(tmp_path):
+    """A pickled object in a checkpoint is refused by weights_only loading, not run."""
+    x, subjects = _data()
+    ckpt = tmp_path / "pretext.pt"
+    marker = tmp_path / "pwned"
+    torch.save({"seal": _Payload(str(marker))}, ckpt)
+    lines: list[str] = []
+    pretrain(
+        x,
+        subjects,
+        config=_config(epochs=1),
+        seed=5,
+        device="cpu",
+        log=lines.append,
+        checkpoint_path=ckpt,
+    )
+    assert not marker.exists()
+    assert any("skipped: unreadable" in line for line in lines)
+
+
+class _Payload:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
 
 
 def test_lr_decays_per_step_staircase():

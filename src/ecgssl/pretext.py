@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from ecgssl.checkpoint import load_checkpoint, save_checkpoint
 from ecgssl.errors import ConfigError, DataFormatError
 from ecgssl.models import (
     TASK_WEIGHTS,
     Encoder,
     PretextHeads,
     PretextNet,
-    atomic_torch_save,
     conv_flops_per_signal,
     l2_penalty,
     pretext_loss,
@@ -420,7 +420,9 @@ def pretrain(
         epoch, and a compatible checkpoint found there at the start is resumed from,
         giving the same result as an uninterrupted run. A checkpoint of another run
         (other data, seed or hyperparameters except ``epochs``) is ignored and
-        overwritten.
+        overwritten. The previous epoch's checkpoint is kept as ``<name>.prev``; a
+        corrupt or partial checkpoint is reported and the last intact one is used
+        (or training starts afresh).
     log_every : int
         Emit a progress line every this many steps (besides one per epoch).
 
@@ -480,27 +482,34 @@ def pretrain(
 
     history: list[dict[str, Any]] = []
     start_epoch = 0
-    if checkpoint_path is not None and Path(checkpoint_path).exists():
-        state = _read_checkpoint(checkpoint_path, device)
-        if state.get("fingerprint") != fingerprint or state["epoch"] > config.epochs:
+    state = None
+    if checkpoint_path is not None:
+        state = load_checkpoint(
+            checkpoint_path,
+            expected_format=CHECKPOINT_FORMAT,
+            fingerprint=fingerprint,
+            log=emit,
+        )
+        if state is not None and not 0 < state.get("epoch", -1) <= config.epochs:
             emit(
-                f"checkpoint {checkpoint_path} belongs to another run (data, seed, "
-                "config or more epochs than asked); starting from scratch"
+                f"checkpoint {checkpoint_path} has {state.get('epoch')} epochs, more "
+                f"than the {config.epochs} asked for; starting from scratch"
             )
-        else:
-            try:
-                model.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
-                scheduler.load_state_dict(state["scheduler"])
-                for name, gen in generators.items():
-                    gen.set_state(state["generators"][name].cpu())
-            except (KeyError, RuntimeError, TypeError, ValueError) as err:
-                raise DataFormatError(
-                    checkpoint_path, "checkpoint", f"cannot restore the state: {err}"
-                ) from err
+            state = None
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            for name, gen in generators.items():
+                gen.set_state(state["generators"][name].cpu())
             history = list(state["history"])
-            start_epoch = int(state["epoch"])
-            emit(f"resuming from {checkpoint_path} after epoch {start_epoch}")
+        except (KeyError, RuntimeError, TypeError, ValueError) as err:
+            raise DataFormatError(
+                checkpoint_path, "checkpoint", f"cannot restore the state: {err}"
+            ) from err
+        start_epoch = int(state["epoch"])
+        emit(f"resuming from {checkpoint_path} after epoch {start_epoch}")
 
     steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
     emit(
@@ -581,7 +590,7 @@ def pretrain(
         history.append(row)
 
         if checkpoint_path is not None:
-            atomic_torch_save(
+            save_checkpoint(
                 {
                     "format": CHECKPOINT_FORMAT,
                     "fingerprint": fingerprint,
@@ -627,23 +636,3 @@ def pretrain(
         val_subjects=val_subjects,
         config=config,
     )
-
-
-def _read_checkpoint(path: str | Path, device: torch.device) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any failure means "not a checkpoint"
-        raise DataFormatError(
-            path, "checkpoint", f"unreadable checkpoint: {err}"
-        ) from err
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise DataFormatError(
-            path,
-            "checkpoint",
-            f"not a pretext checkpoint (format {CHECKPOINT_FORMAT!r})",
-        )
-    if not isinstance(state.get("epoch"), int) or not isinstance(
-        state.get("history"), list
-    ):
-        raise DataFormatError(path, "checkpoint", "missing 'epoch' or 'history'")
-    return state

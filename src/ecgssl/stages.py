@@ -87,7 +87,9 @@ def pretext_stage(
         history.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     _json(sidecar_path, meta)
     if checkpoint_path is not None:
-        Path(checkpoint_path).unlink(missing_ok=True)
+        from ecgssl.checkpoint import remove_checkpoint
+
+        remove_checkpoint(checkpoint_path)
 
 
 def features_stage(
