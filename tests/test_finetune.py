@@ -304,3 +304,88 @@ def test_global_rng_untouched_and_irrelevant():
     torch.manual_seed(99)
     b = run()
     np.testing.assert_array_equal(a.proba, b.proba)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _untimed(history):
+    return [
+        {k: v for k, v in h.items() if k not in ("seconds", "samples_per_s")}
+        for h in history
+    ]
+
+
+@pytest.mark.parametrize("method", ["ssl_frozen", "supervised"])
+def test_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, method):
+    if method == "ssl_frozen":
+        x, y = _features(80, 0)
+        encoder = None
+    else:
+        x, y = _windows(64, 0)
+        encoder = TinyEncoder()
+    config = FinetuneConfig(epochs=6, batch_size=16, hidden=16, dropout=0.3, l2=1e-3)
+    common = dict(
+        n_classes=int(y.max()) + 1,
+        method=method,
+        config=config,
+        seed=11,
+        device="cpu",
+        encoder=encoder,
+    )
+    full = train_classifier(x, y, x[:20], log=lambda _: None, **common)
+
+    ckpt = tmp_path / "fold0" / "checkpoint.pt"
+
+    def killer(line: str) -> None:
+        if "epoch 4/6" in line:  # the epoch-3 checkpoint is on disk by now
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train_classifier(x, y, x[:20], log=killer, checkpoint_path=ckpt, **common)
+    assert ckpt.exists()
+    lines: list[str] = []
+    resumed = train_classifier(
+        x, y, x[:20], log=lines.append, checkpoint_path=ckpt, **common
+    )
+    assert any("resuming" in line and "after epoch 3" in line for line in lines)
+    assert sum(line.startswith(f"{method} epoch") for line in lines) == 3  # 4-6 ran
+    np.testing.assert_array_equal(full.proba, resumed.proba)
+    assert _untimed(full.history) == _untimed(resumed.history)
+
+    # Other data or another seed never resume from this checkpoint.
+    lines.clear()
+    other = {**common, "seed": 12}
+    train_classifier(x, y, x[:20], log=lines.append, checkpoint_path=ckpt, **other)
+    assert not any("resuming" in line for line in lines)
+
+
+def test_checkpoint_interval_throttles_saves(tmp_path):
+    x, y = _features(40, 0)
+    config = FinetuneConfig(epochs=4, batch_size=16, hidden=8)
+    ckpt = tmp_path / "checkpoint.pt"
+
+    def stop_at_last(line: str) -> None:
+        if "epoch 4/4" in line:
+            raise _Interrupt
+
+    common = dict(n_classes=3, method="ssl_frozen", config=config, seed=0, device="cpu")
+    with pytest.raises(_Interrupt):
+        train_classifier(
+            x,
+            y,
+            x[:5],
+            log=stop_at_last,
+            checkpoint_path=ckpt,
+            checkpoint_every_s=3600.0,
+            **common,
+        )
+    assert not ckpt.exists()  # no epoch took an hour
+    with pytest.raises(_Interrupt):
+        train_classifier(x, y, x[:5], log=stop_at_last, checkpoint_path=ckpt, **common)
+    assert ckpt.exists()
+    with pytest.raises(ValueError, match="checkpoint_every_s"):
+        train_classifier(
+            x, y, x[:5], checkpoint_path=ckpt, checkpoint_every_s=-1.0, **common
+        )

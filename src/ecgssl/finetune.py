@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,9 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ecgssl.checkpoint import load_checkpoint, save_checkpoint
 from ecgssl.models import GeneratorDropout
 
 __all__ = [
+    "CHECKPOINT_FORMAT",
     "METHODS",
     "EmotionHead",
     "FinetuneConfig",
@@ -30,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 #: The training methods :func:`train_classifier` knows.
 METHODS = ("ssl_frozen", "supervised", "ssl_finetune")
+
+#: Value of the ``"format"`` key of a classifier training checkpoint.
+CHECKPOINT_FORMAT = "ecgssl-finetune-checkpoint-v1"
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -339,6 +346,8 @@ def train_classifier(
     device: str | torch.device,
     encoder: nn.Module | None = None,
     log: Callable[[str], None] | None = None,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every_s: float = 0.0,
 ) -> FoldOutput:
     """Train an emotion classifier on one training fold and predict its test fold.
 
@@ -378,6 +387,16 @@ def train_classifier(
         It is copied; the module passed in is left unchanged.
     log : callable, optional
         Receives one progress line per epoch; None logs to this module's logger.
+    checkpoint_path : str, Path or None
+        If given, the training state (weights, optimiser, generators, history) is
+        saved there after an epoch (see :mod:`ecgssl.checkpoint`), and an intact
+        checkpoint of the same run found there at the start is resumed from: the
+        result equals an uninterrupted run's. A checkpoint of other inputs, seed or
+        configuration is ignored.
+    checkpoint_every_s : float
+        Save after an epoch only if at least this many seconds passed since the
+        last save (0: after every epoch). Epochs of a small head on frozen
+        features take milliseconds; saving each would cost more than redoing them.
 
     Returns
     -------
@@ -425,8 +444,32 @@ def train_classifier(
 
     n_train = xtr.shape[0]
     history: list[dict[str, float]] = []
+    generators = {"order": order_gen, "dropout": drop_gen}
+    start_epoch = 1
+    fingerprint = None
+    if checkpoint_path is not None:
+        if checkpoint_every_s < 0:
+            raise ValueError(
+                f"checkpoint_every_s must be >= 0, got {checkpoint_every_s}"
+            )
+        fingerprint = _fingerprint(xtr, ytr, method, n_classes, config, seed, model)
+        state = load_checkpoint(
+            checkpoint_path,
+            expected_format=CHECKPOINT_FORMAT,
+            fingerprint=fingerprint,
+            log=say,
+        )
+        if state is not None and 0 < state.get("epoch", -1) <= config.epochs:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            for name, gen in generators.items():
+                gen.set_state(state["generators"][name].cpu())
+            history = list(state["history"])
+            start_epoch = int(state["epoch"]) + 1
+            say(f"resuming from {checkpoint_path} after epoch {start_epoch - 1}")
+    last_save = time.perf_counter()
     y_all = torch.from_numpy(ytr)
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(start_epoch, config.epochs + 1):
         model.train()
         start = time.perf_counter()
         perm = torch.randperm(n_train, generator=order_gen).numpy()
@@ -459,6 +502,25 @@ def train_classifier(
             f"{method} epoch {epoch}/{config.epochs}: loss {row['train_loss']:.4f} "
             f"acc {row['train_accuracy']:.3f} ({row['samples_per_s']:.0f} samples/s)"
         )
+        now = time.perf_counter()
+        if (
+            checkpoint_path is not None
+            and epoch < config.epochs
+            and now - last_save >= checkpoint_every_s
+        ):
+            save_checkpoint(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generators": {k: g.get_state() for k, g in generators.items()},
+                    "history": history,
+                },
+                checkpoint_path,
+            )
+            last_save = time.perf_counter()
 
     proba = _predict_proba(model, xte, batch_size=config.batch_size, device=dev)
     model.to("cpu")
@@ -469,6 +531,26 @@ def train_classifier(
         head=head,
         encoder=model_encoder,
     )
+
+
+def _fingerprint(
+    x: np.ndarray,
+    y: np.ndarray,
+    method: str,
+    n_classes: int,
+    config: FinetuneConfig,
+    seed: int,
+    model: nn.Module,
+) -> str:
+    """SHA-256 of everything the training trajectory depends on."""
+    digest = hashlib.sha256()
+    digest.update(repr((method, n_classes, seed, config.to_dict(), x.shape)).encode())
+    digest.update(np.ascontiguousarray(x).tobytes())
+    digest.update(np.ascontiguousarray(y).tobytes())
+    for name, tensor in model.state_dict().items():  # the initial weights
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 @torch.no_grad()

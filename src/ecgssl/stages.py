@@ -27,6 +27,10 @@ from ecgssl.store import read_ecg, read_windows
 
 log = logging.getLogger(__name__)
 
+#: A fine-tune job saves its training state after an epoch when this many seconds
+#: have passed since the last save: short epochs are cheaper to redo than to save.
+FINETUNE_CHECKPOINT_EVERY_S = 30.0
+
 
 def versions(device: Any) -> dict[str, Any]:
     """Software and hardware provenance of a result."""
@@ -167,6 +171,7 @@ def finetune_stage(
     """
     import torch
 
+    from ecgssl.checkpoint import remove_checkpoint
     from ecgssl.device import select_device
     from ecgssl.features import normalise_per_subject
     from ecgssl.finetune import FinetuneConfig, train_classifier
@@ -176,6 +181,9 @@ def finetune_stage(
 
     method, label, fold = job["method"], job["label"], int(job["fold"])
     dev = select_device(device)
+    # Next to the outputs; Snakemake removes outputs of a failed job but not this,
+    # so a rerun of an interrupted job resumes from it.
+    checkpoint_path = Path(metrics_path).with_name("checkpoint.pt")
     feature_norm = train.get("feature_norm", "none")
     cfg = FinetuneConfig.from_dict(
         {k: v for k, v in train.items() if k != "feature_norm"}
@@ -225,6 +233,8 @@ def finetune_stage(
         seed=seed,
         device=dev,
         encoder=encoder,
+        checkpoint_path=checkpoint_path,
+        checkpoint_every_s=FINETUNE_CHECKPOINT_EVERY_S,
     )
     seconds = time.perf_counter() - t0
     y_test = y_all[test_rows]
@@ -256,6 +266,7 @@ def finetune_stage(
     with atomic_path(predictions_path) as tmp:
         pred.to_parquet(tmp, index=False)
     _json(metrics_path, record)
+    remove_checkpoint(checkpoint_path)
     log.info(
         "%s: accuracy %.3f (majority %.3f), macro-F1 %.3f, %d test windows, %.1f s",
         "/".join(
