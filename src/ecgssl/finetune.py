@@ -468,6 +468,7 @@ def train_classifier(
             start_epoch = int(state["epoch"]) + 1
             say(f"resuming from {checkpoint_path} after epoch {start_epoch - 1}")
     last_save = time.perf_counter()
+    run_seconds = 0.0
     y_all = torch.from_numpy(ytr)
     for epoch in range(start_epoch, config.epochs + 1):
         model.train()
@@ -498,9 +499,12 @@ def train_classifier(
             "samples_per_s": n_train / seconds if seconds > 0 else float("inf"),
         }
         history.append(row)
+        run_seconds += seconds
+        eta = run_seconds / (epoch - start_epoch + 1) * (config.epochs - epoch)
         say(
             f"{method} epoch {epoch}/{config.epochs}: loss {row['train_loss']:.4f} "
-            f"acc {row['train_accuracy']:.3f} ({row['samples_per_s']:.0f} samples/s)"
+            f"acc {row['train_accuracy']:.3f} ({row['samples_per_s']:.0f} samples/s, "
+            f"ETA {eta:.0f} s)"
         )
         now = time.perf_counter()
         if (

@@ -350,7 +350,8 @@ def build_window_store(
             say(
                 f"{reader.name} {subject}: {len(recs)} recordings, "
                 f"{writer.n_rows - n_before} windows kept; "
-                f"{seconds_in / 3600:.2f} h of ECG in {elapsed:.1f} s"
+                f"{seconds_in / 3600:.2f} h of ECG in {elapsed:.1f} s "
+                f"({writer.n_rows / max(elapsed, 1e-9):.0f} windows/s)"
             )
         qc = pd.DataFrame(qc_rows, columns=list(QC_COLUMNS))
         with atomic_path(qc_path) as tmp:
