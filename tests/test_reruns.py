@@ -188,3 +188,44 @@ def test_edited_model_module_reruns_training_and_what_follows(done):
         aggregate_metrics=1,
     )
     assert _scheduled(done, CONFIG) == Counter()  # restored
+
+
+# Growing the study schedules only the new jobs: seeds come from each job's own
+# identity, so existing results stay valid and are not recomputed.
+
+
+def test_added_method_runs_only_its_jobs(done):
+    config = _changed()
+    config["finetune"]["methods"] = [*METHODS, "ssl_finetune"]
+    config["finetune"]["ssl_finetune"] = {"epochs": 1}
+    jobs = _scheduled(done, config)
+    assert jobs == Counter(finetune_classifier=3 * FOLDS, aggregate_metrics=1)
+
+
+def test_added_protocol_runs_only_its_jobs(done):
+    config = _changed()
+    config["finetune"]["protocols"]["subject_kfold"] = {"n_folds": 2}
+    jobs = _scheduled(done, config)
+    assert jobs == Counter(
+        assign_folds=2,  # dreamer/arousal, wesad/affect
+        finetune_classifier=3 * len(METHODS) * 2,
+        aggregate_metrics=1,
+    )
+
+
+def test_added_dataset_runs_only_its_jobs_when_pretext_data_is_pinned(done):
+    config = _changed(pretext__datasets=["dreamer", "wesad"])
+    config["datasets"]["swell"] = {
+        "source": "synthetic",
+        "synthetic": {"n_subjects": 2, "block_s": 30},
+    }
+    config["labels"]["swell"] = {"stress": {"schemes": ["multiclass"]}}
+    jobs = _scheduled(done, config)
+    assert jobs == Counter(
+        synthesize_dataset=1,
+        window_dataset=1,
+        extract_features=1,
+        assign_folds=1,
+        finetune_classifier=len(METHODS) * FOLDS,
+        aggregate_metrics=1,
+    )
