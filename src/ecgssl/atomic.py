@@ -32,6 +32,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:  # disk full, file too large, folder gone: name the output
+        tmp_path.unlink(missing_ok=True)
+        raise EcgSslError(f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -2,13 +2,103 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ecgssl.errors import ConfigError
 from ecgssl.seeds import stable_seed
 
-__all__ = ["check_config", "stable_seed"]
+__all__ = ["check_config", "check_unique_keys", "stable_seed"]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader whose ``construct_mapping`` rejects a key given twice.
+
+    PyYAML (and so Snakemake) silently keeps the last of two equal keys, so a
+    dataset listed twice would lose its first block without a word. Keys merged in
+    with ``<<`` may be overridden, as YAML intends.
+    """
+
+    def __init__(self, stream: str, source: Path) -> None:
+        super().__init__(stream)
+        self.source = source
+        self.key_paths: dict[int, str] = {}
+
+    def construct_mapping(
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Any, Any]:
+        """Construct a mapping after checking that no explicit key repeats."""
+        where = self.key_paths.get(id(node), "")
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key; the base class reports it
+                continue
+            if first is not None:
+                dotted = f"{where}.{key}" if where else str(key)
+                raise ConfigError(
+                    f"{self.source}: line {line}: key '{dotted}' appears twice "
+                    f"(first at line {first}); YAML would keep only the last"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _record_key_paths(node: yaml.Node, path: str, out: dict[int, str]) -> None:
+    """Map id(mapping node) -> its dotted key path (``[i]`` for list items)."""
+    if id(node) in out:  # an alias of a node already seen (maybe recursive)
+        return
+    if isinstance(node, yaml.MappingNode):
+        out[id(node)] = path
+        for key_node, value in node.value:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            _record_key_paths(value, f"{path}.{name}" if path else name, out)
+    elif isinstance(node, yaml.SequenceNode):
+        out[id(node)] = path
+        for i, item in enumerate(node.value):
+            _record_key_paths(item, f"{path}[{i}]", out)
+
+
+def check_unique_keys(paths: Iterable[str | Path]) -> None:
+    """Fail on a key given twice within one YAML (or JSON) config file.
+
+    Each file is checked on its own: the same key in two files given with
+    ``--configfile a.yaml --configfile b.yaml`` is an override, not a mistake.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        The config files Snakemake read (``workflow.configfiles``); missing ones
+        are skipped (Snakemake reports those itself).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the line and the dotted key path, e.g.
+        ``config.yaml: line 12: key 'datasets.dreamer' appears twice ...``.
+    """
+    for item in paths:
+        path = Path(item)
+        if not path.is_file():
+            continue
+        loader = _UniqueKeyLoader(path.read_text(encoding="utf-8"), path)
+        try:
+            root = loader.get_single_node()
+            if root is not None:
+                _record_key_paths(root, "", loader.key_paths)
+                loader.construct_document(root)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        finally:
+            loader.dispose()
 
 
 def check_config(config: dict[str, Any]) -> None:

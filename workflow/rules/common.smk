@@ -3,9 +3,10 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from ecgssl.config import check_config, stable_seed
+from ecgssl.config import check_config, check_unique_keys, stable_seed
 from ecgssl.datasets import open_reader
 
+check_unique_keys(workflow.configfiles)  # YAML keeps the last of two equal keys
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 

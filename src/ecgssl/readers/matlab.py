@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
+import os
+import signal
 import struct
 import zlib
 from collections.abc import Sequence
@@ -26,6 +29,7 @@ _LOAD_ERRORS = (
     TypeError,
     AttributeError,
     UnicodeDecodeError,
+    MemoryError,  # dimensions in a damaged header can ask for absurd arrays
     zlib.error,
     struct.error,
 )
@@ -61,6 +65,7 @@ def load_mat_v5(
     if path.stat().st_size == 0:
         raise DataFormatError(path, "file", "file is empty (0 bytes)")
     names = None if variable_names is None else list(variable_names)
+    _probe_in_child(path, names)
     try:
         mat = scipy.io.loadmat(path, variable_names=names)
     except NotImplementedError as exc:  # scipy's answer to v7.3 files
@@ -81,6 +86,44 @@ def load_mat_v5(
     # file would look like one whose variables are missing: check the element chain.
     _check_complete(path)
     return mat
+
+
+def _probe_in_child(path: Path, names: list[str] | None) -> None:
+    """Parse the file once in a forked child; raise if the parser crashes there.
+
+    scipy's Cython MAT reader indexes C arrays with type codes read from the file
+    without bounds checks, so a damaged file can kill the process with SIGSEGV
+    (found by tests/test_fuzz.py: one flipped byte in a char array's name tag).
+    A crash in the child, or its kill by the kernel's out-of-memory killer (a
+    damaged header can ask for a cell array of 2**31 elements), becomes a
+    DataFormatError here; a Python exception in the child is left for the real
+    parse below to raise (and wrap) again. This costs a second parse of the file.
+    """
+    if not hasattr(os, "fork"):  # Windows: no cheap isolated child; parse directly
+        return
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child only
+        code = 1
+        try:
+            faulthandler.disable()  # the crash is expected; keep stderr quiet
+            scipy.io.loadmat(path, variable_names=names)
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except BaseException:  # interrupted (Ctrl-C, a time limit): leave no orphan
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        raise DataFormatError(
+            path,
+            "file",
+            f"corrupt MAT-file: the MATLAB parser crashed on it ({name}){hint}",
+        )
 
 
 def _check_complete(path: Path) -> None:

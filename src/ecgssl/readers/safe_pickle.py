@@ -37,8 +37,15 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler whose ``find_class`` only resolves :data:`ALLOWED_GLOBALS`."""
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Unpickler whose ``find_class`` only resolves :data:`ALLOWED_GLOBALS`.
+
+    Built on the pure-Python unpickler on purpose: the C one sizes its memo as an
+    array indexed by the PUT opcode's argument, so a damaged or hostile
+    ``LONG_BINPUT 1258977633`` made it allocate and zero ~10 GB and stall for over
+    a minute (found by tests/test_fuzz.py); the Python one keeps the memo in a
+    dict. WESAD pickles hold a few hundred opcodes, so it is as fast here.
+    """
 
     def __init__(self, file: Any, path: Path) -> None:
         super().__init__(file, encoding="latin1")
