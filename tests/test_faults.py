@@ -141,19 +141,19 @@ def test_json_and_torch_save_on_full_disk(tmp_path: Path) -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
         import torch
-        from ecgssl.atomic import atomic_path, write_text_atomic
+        from ecgssl.atomic import write_text_atomic
+        from ecgssl.checkpoint import save_checkpoint
+        from ecgssl.models import atomic_torch_save
         out = Path(sys.argv[1])
+        state = {"format": "f", "fingerprint": "x", "w": torch.zeros(100_000)}
         for name, write in [
             ("meta.json", lambda p: write_text_atomic(p, "x" * 100_000)),
-            ("model.pt", lambda p: torch.save(torch.zeros(100_000), p)),
+            ("model.pt", lambda p: atomic_torch_save(torch.zeros(100_000), p)),
+            ("checkpoint.pt", lambda p: save_checkpoint(state, p)),
         ]:
             try:
-                if name.endswith(".pt"):
-                    with atomic_path(out / name) as tmp:
-                        write(tmp)
-                else:
-                    write(out / name)
-            except Exception as exc:  # EcgSslError naming the path, or torch's
+                write(out / name)
+            except Exception as exc:
                 print("ERROR", name, type(exc).__name__, exc)
         """
     )
@@ -166,9 +166,9 @@ def test_json_and_torch_save_on_full_disk(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    meta = f"ERROR meta.json EcgSslError cannot write {tmp_path / 'meta.json'}: "
-    assert any(line.startswith(meta) for line in lines), proc.stdout
-    assert any(line.startswith("ERROR model.pt") for line in lines), proc.stdout
+    for name in ("meta.json", "model.pt", "checkpoint.pt"):
+        start = f"ERROR {name} EcgSslError cannot write {tmp_path / name}: "
+        assert any(line.startswith(start) for line in lines), proc.stdout
     assert list(tmp_path.iterdir()) == []
 
 

@@ -97,6 +97,8 @@ def test_killed_pretext_job_resumes_from_its_checkpoint(tmp_path):
     assert "pretrain_encoder" in rerun.stderr
 
     _run(clean)
+    store = "results/windows/wesad.parquet"
+    assert (killed / store).read_bytes() == (clean / store).read_bytes()
     a, b = _encoder_state(killed / TARGET), _encoder_state(clean / TARGET)
     assert a.keys() == b.keys()
     for key in a:

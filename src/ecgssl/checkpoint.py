@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from ecgssl.atomic import atomic_path
+from ecgssl.errors import EcgSslError
 
 __all__ = ["load_checkpoint", "previous_path", "remove_checkpoint", "save_checkpoint"]
 
@@ -58,7 +59,10 @@ def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> None:
     }
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.save(sealed, tmp)
+        try:
+            torch.save(sealed, tmp)
+        except RuntimeError as err:  # torch's "file write failed" on a full disk
+            raise EcgSslError(f"cannot write {path}: {err}") from err
         if path.exists():
             os.replace(path, previous_path(path))
         # atomic_path renames tmp -> path on leaving the block.

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ecgssl.atomic import atomic_path
-from ecgssl.errors import DataFormatError
+from ecgssl.errors import DataFormatError, EcgSslError
 
 __all__ = [
     "FORMAT",
@@ -479,7 +479,10 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     previous file intact.
     """
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as err:  # torch's "file write failed" on a full disk
+            raise EcgSslError(f"cannot write {path}: {err}") from err
 
 
 def _cpu_state(module: nn.Module) -> dict[str, Tensor]:
