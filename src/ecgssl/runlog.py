@@ -19,3 +19,15 @@ def setup_logging(
         handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
     logging.basicConfig(level=level, format=FORMAT, handlers=handlers, force=True)
     logging.getLogger("mne").setLevel(logging.WARNING)
+    if log_file is not None:
+        sys.excepthook = _log_then_raise
+
+
+def _log_then_raise(exc_type, exc, tb) -> None:
+    """Put an uncaught error into the job's log file too, then report it as usual.
+
+    The log is where a user looks first; Snakemake shows the traceback on stderr.
+    """
+    if not issubclass(exc_type, KeyboardInterrupt):
+        logging.getLogger("ecgssl").error("%s: %s", exc_type.__name__, exc)
+    sys.__excepthook__(exc_type, exc, tb)
