@@ -277,3 +277,44 @@ def test_load_encoder_refuses_non_encoders(tmp_path):
 
     with pytest.raises(FileNotFoundError):
         load_encoder(tmp_path / "absent.pt")
+
+
+@pytest.mark.parametrize("kernel", [1, 4, 5, 8])
+def test_fast_backward_conv_matches_autograd_of_padded_conv(kernel, monkeypatch):
+    # the optional CPU custom-backward path: same outputs and gradients as stock
+    g = torch.Generator().manual_seed(kernel)
+    conv = Encoder(in_channels=3, filters=(5,), kernels=(kernel,)).blocks[0][0]
+    monkeypatch.setattr(type(conv), "fast_backward", True)
+    x = torch.randn(4, 3, 37, generator=g, requires_grad=True)
+    grad_out = torch.randn(4, 5, 37, generator=g)
+    assert conv.uses_fast_backward(x)
+    y_fast = conv(x)
+    gx_fast, gw_fast, gb_fast = torch.autograd.grad(
+        y_fast, [x, conv.weight, conv.bias], grad_out
+    )
+    y_ref = nn.functional.conv1d(nn.functional.pad(x, conv.pad), conv.weight, conv.bias)
+    gx, gw, gb = torch.autograd.grad(y_ref, [x, conv.weight, conv.bias], grad_out)
+    for fast, ref in ((y_fast, y_ref), (gx_fast, gx), (gw_fast, gw), (gb_fast, gb)):
+        torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_encoder_gradients_do_not_depend_on_the_fast_path(monkeypatch):
+    x, _ = _batch(batch=2, length=256)
+    grads = []
+    for fast in (True, False):
+        monkeypatch.setattr(type(Encoder().blocks[0][0]), "fast_backward", fast)
+        encoder = Encoder(generator=torch.Generator().manual_seed(3), **SMALL)
+        out = encoder(x)
+        out.pow(2).sum().backward()
+        grads.append([out.detach()] + [p.grad for p in encoder.parameters()])
+    for fast, ref in zip(*grads, strict=True):
+        torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_zero_slope_encoder_still_trains():
+    # in-place LeakyReLU is off for slope 0 (autograd cannot invert it there)
+    encoder = Encoder(negative_slope=0.0, **SMALL)
+    assert not any(m.inplace for m in encoder.modules() if isinstance(m, nn.LeakyReLU))
+    x, _ = _batch(batch=2, length=256)
+    encoder(x).sum().backward()
+    assert all(p.grad is not None for p in encoder.parameters())

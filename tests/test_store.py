@@ -8,6 +8,8 @@ import pytest
 from ecgssl.errors import DataFormatError
 from ecgssl.store import (
     WindowStoreWriter,
+    ecg_memmap,
+    iter_ecg,
     read_ecg,
     read_metadata,
     read_windows,
@@ -94,3 +96,44 @@ def test_outputs_are_readable_by_others(tmp_path):
     with WindowStoreWriter(path, label_columns=[], window_size=4, metadata={}) as w:
         w.write({k: v for k, v in _rows(1).items() if k != "arousal"}, np.zeros((1, 4)))
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def _store(path, ecg, subject="s01"):
+    with WindowStoreWriter(
+        path, label_columns=["arousal"], window_size=ecg.shape[1], metadata={}
+    ) as w:
+        for start in range(0, len(ecg), 3):  # several row groups
+            part = ecg[start : start + 3]
+            w.write(_rows(len(part), subject), part)
+    return path
+
+
+def test_iter_ecg_streams_all_rows_in_order(tmp_path):
+    ecg = np.random.default_rng(1).standard_normal((8, 16)).astype(np.float32)
+    path = _store(tmp_path / "w.parquet", ecg)
+    blocks = list(iter_ecg(path, batch_size=2))
+    assert all(b.shape[0] <= 2 and b.dtype == np.float32 for b in blocks)
+    np.testing.assert_array_equal(np.concatenate(blocks), ecg)
+    with pytest.raises(ValueError, match="batch_size"):
+        next(iter_ecg(path, batch_size=0))
+
+
+def test_ecg_memmap_concatenates_stores_without_loading(tmp_path):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((5, 16)).astype(np.float32)
+    b = rng.standard_normal((4, 16)).astype(np.float32)
+    stores = [_store(tmp_path / "a.parquet", a), _store(tmp_path / "b.parquet", b)]
+    x = ecg_memmap(stores, tmp_path / "x.npy")
+    assert isinstance(x, np.memmap)
+    assert not x.flags.writeable
+    np.testing.assert_array_equal(x, np.concatenate([a, b]))
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), x)
+
+
+def test_ecg_memmap_refuses_mixed_window_sizes(tmp_path):
+    a = _store(tmp_path / "a.parquet", np.zeros((2, 16), np.float32))
+    b = _store(tmp_path / "b.parquet", np.zeros((2, 8), np.float32))
+    with pytest.raises(DataFormatError, match="b.parquet: field 'ecg'"):
+        ecg_memmap([a, b], tmp_path / "x.npy")
+    with pytest.raises(ValueError, match="stores"):
+        ecg_memmap([], tmp_path / "x.npy")

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 
-__all__ = ["select_device", "set_threads"]
+__all__ = ["THREAD_ENV_VARS", "autocast", "select_device", "set_threads"]
 
 logger = logging.getLogger(__name__)
 
 _CHOICES = ("auto", "cpu", "cuda", "mps")
+
+#: Environment variables that cap BLAS/OpenMP thread pools (as Snakemake sets them).
+THREAD_ENV_VARS: tuple[str, ...] = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 def _mps_available() -> bool:
@@ -74,6 +84,11 @@ def set_threads(n: int) -> None:
         raise TypeError(f"n must be an int, got {n!r}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    # BLAS/OpenMP pools read these when they start: this covers child processes.
+    # For the job's own numpy/SciPy BLAS, Snakemake already sets them to the job's
+    # threads before a script: job starts (snakemake/shell.py), i.e. before import.
+    for var in THREAD_ENV_VARS:
+        os.environ[var] = str(n)
     torch.set_num_threads(n)
     # The setter is set_num_interop_threads in PyTorch (older: set_interop_threads).
     setter = getattr(torch, "set_num_interop_threads", None) or getattr(
@@ -86,3 +101,28 @@ def set_threads(n: int) -> None:
             logger.debug(
                 "inter-op threads left at %d: %s", torch.get_num_interop_threads(), err
             )
+
+
+def autocast(device: torch.device | str) -> torch.autocast:
+    """Mixed-precision context for training and inference on ``device``.
+
+    bfloat16 autocast on CUDA (convolutions and matmuls in bf16, reductions and the
+    loss in float32; bf16 needs no loss scaling); disabled elsewhere, so CPU results
+    stay bit-for-bit float32.
+
+    Parameters
+    ----------
+    device : torch.device or str
+        Where the model runs.
+
+    Returns
+    -------
+    torch.autocast
+        Use as ``with autocast(device): ...``.
+    """
+    device = torch.device(device)
+    return torch.autocast(
+        device_type=device.type,
+        dtype=torch.bfloat16,
+        enabled=device.type == "cuda",
+    )

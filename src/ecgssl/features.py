@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecgssl.device import autocast
 from ecgssl.readers.base import Recording
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def _qc_reason(qc: dict) -> str:
     return ", ".join(f"{v} {k}" for k, v in counts.items()) or "no full window"
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def extract_features(
     encoder: nn.Module,
     windows: np.ndarray,
@@ -119,8 +120,12 @@ def extract_features(
     for start in range(0, windows.shape[0], batch_size):
         # a writable copy of one batch (memory-mapped stores are read-only)
         chunk = np.array(windows[start : start + batch_size], dtype=np.float32)
-        batch = torch.from_numpy(chunk).to(device, non_blocking=True)
-        out[start : start + len(chunk)] = encoder(batch).float().cpu().numpy()
+        batch = torch.from_numpy(chunk)
+        if device.type == "cuda":  # pinned host memory: asynchronous copy
+            batch = batch.pin_memory()
+        batch = batch.to(device, non_blocking=True)
+        with autocast(device):  # bf16 on CUDA, a no-op on the CPU
+            out[start : start + len(chunk)] = encoder(batch).float().cpu().numpy()
     return out
 
 

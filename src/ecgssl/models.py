@@ -64,19 +64,84 @@ def _init_tf_style(module: nn.Module, generator: torch.Generator) -> None:
                     layer.bias.zero_()
 
 
+class _SameConvFunction(torch.autograd.Function):
+    """ "Same" stride-1 conv1d whose backward is two forward convolutions (CPU path).
+
+    Off by default (``_SameConv1d.fast_backward``). Profiling on a busy 2-core CPU
+    showed oneDNN's conv1d backward of the 32x32x32 layer at 8-30 GFLOP/s (GEMM:
+    ~200) with multi-second outliers at 896 signals per pass; this path was steadier
+    there, but with 128-signal micro-batches (:func:`ecgssl.pretext.pretrain`) and
+    an idle machine the stock backward was as fast or faster (76 against 74
+    signals/s), so it is kept only as an option. Both gradients are plain
+    cross-correlations, computed with the forward kernel:
+
+    * input gradient: ``conv1d(pad(gy, (right, left)), flip(w).transpose(0, 1))``,
+      a "same" convolution with the padding sides swapped;
+    * weight gradient: ``conv1d(pad(x).transpose(0, 1), gy.transpose(0, 1))``, the
+      batch acting as the channels (output ``(in, out, k)``, transposed back).
+
+    Equal to autograd of ``conv1d(pad(x))`` up to float rounding (tested to 1e-5).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, weight: Tensor, bias: Tensor, left: int, right: int
+    ) -> Tensor:
+        # Save the unpadded input (usually kept alive by the activation anyway) and
+        # pad again in the backward: saving the padded copy costs one activation.
+        ctx.save_for_backward(x, weight)
+        ctx.pads = (left, right)
+        return F.conv1d(F.pad(x, (left, right)), weight, bias)
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: Any, grad: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None, None]:
+        x, weight = ctx.saved_tensors
+        left, right = ctx.pads
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = F.conv1d(
+                F.pad(grad, (right, left)), weight.flip(-1).transpose(0, 1)
+            )
+        if ctx.needs_input_grad[1]:
+            xp = F.pad(x, (left, right)).transpose(0, 1)
+            grad_w = F.conv1d(xp, grad.transpose(0, 1)).transpose(0, 1)
+        if ctx.needs_input_grad[2]:
+            grad_b = grad.sum(dim=(0, 2))
+        return grad_x, grad_w, grad_b, None, None
+
+
 class _SameConv1d(nn.Conv1d):
     """Stride-1 Conv1d with TensorFlow ``padding='same'``: left (k-1)//2, right k//2.
 
     Explicit ``F.pad`` plus an unpadded convolution: PyTorch's ``padding='same'`` is
-    much slower in the backward pass.
+    much slower in the backward pass. With ``fast_backward = True`` (off by default,
+    see :class:`_SameConvFunction`), CPU layers with more than one input channel use
+    a backward made of forward convolutions; the single-channel first layer, CUDA
+    (cuDNN) and autocast always use the stock kernels.
     """
+
+    fast_backward: bool = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride=1, padding=0)
         self.pad = ((kernel_size - 1) // 2, kernel_size // 2)
 
+    def uses_fast_backward(self, x: Tensor) -> bool:
+        """Whether :meth:`forward` takes the custom-backward CPU path for ``x``."""
+        return (
+            self.fast_backward
+            and self.in_channels > 1
+            and x.device.type == "cpu"
+            and torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu")
+        )
+
     def forward(self, x: Tensor) -> Tensor:
         """(batch, in_channels, time) -> (batch, out_channels, time)."""
+        if self.uses_fast_backward(x):
+            return _SameConvFunction.apply(x, self.weight, self.bias, *self.pad)
         return super().forward(F.pad(x, self.pad))
 
 
@@ -155,14 +220,18 @@ class Encoder(nn.Module):
         self.n_features = filters[-1]
         self.blocks = nn.ModuleList()
         channels = in_channels
+        # In-place activations: the convolutions' backward does not need their
+        # output, so this saves one activation per layer. Autograd supports an
+        # in-place LeakyReLU only with a positive slope.
+        inplace = negative_slope > 0
         with torch.device("meta"):  # PyTorch's own init (global RNG) is skipped
             for n_filters, kernel in zip(filters, kernels, strict=True):
                 self.blocks.append(
                     nn.Sequential(
                         _SameConv1d(channels, n_filters, kernel),
-                        nn.LeakyReLU(negative_slope),
+                        nn.LeakyReLU(negative_slope, inplace=inplace),
                         _SameConv1d(n_filters, n_filters, kernel),
-                        nn.LeakyReLU(negative_slope),
+                        nn.LeakyReLU(negative_slope, inplace=inplace),
                     )
                 )
                 channels = n_filters

@@ -18,6 +18,7 @@ import torch
 from numpy.typing import ArrayLike
 
 from ecgssl.checkpoint import load_checkpoint, save_checkpoint
+from ecgssl.device import autocast
 from ecgssl.errors import ConfigError, DataFormatError
 from ecgssl.models import (
     TASK_WEIGHTS,
@@ -311,6 +312,38 @@ def _load_batch(windows: Any, index: np.ndarray, device: torch.device) -> torch.
     return tensor.to(device)
 
 
+def _forward_backward(
+    model: PretextNet,
+    signals: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor,
+    l2: float,
+    generator: torch.Generator,
+    micro_batch: int | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """Forward and backward of one step (gradients accumulate); return the loss.
+
+    With ``micro_batch``, rows go through in chunks, each chunk's loss weighted by
+    its share of the rows, and the L2 term is added once: the sum is the one-pass
+    objective and its gradient the one-pass gradient (up to float rounding).
+    """
+    n = signals.shape[0]
+    chunk = n if micro_batch is None else min(micro_batch, n)
+    total = torch.zeros((), device=device)
+    for start in range(0, n, chunk):
+        rows = slice(start, start + chunk)
+        with autocast(device):  # bf16 on CUDA, a no-op on the CPU
+            logits = model(signals[rows], generator)
+        part, _ = pretext_loss(logits.float(), targets[rows], weights, None, 0.0)
+        part = part * (logits.shape[0] / n)
+        if start + chunk >= n and l2 > 0:
+            part = part + l2 * l2_penalty(model).to(part.device)
+        part.backward()
+        total = total + part.detach()
+    return total
+
+
 def _fingerprint(
     config: PretextConfig,
     seed: int,
@@ -368,7 +401,8 @@ def _evaluate(
         for start in range(0, len(index), config.batch_size):
             x = _load_batch(windows, index[start : start + config.batch_size], device)
             signals, targets = make_pretext_batch(x, config.transforms, generator)
-            logits = model(signals)
+            with autocast(device):
+                logits = model(signals).float()
             _, per_task = pretext_loss(logits, targets, weights, None, 0.0)
             rows = signals.shape[0]
             bce_sum += per_task.double().cpu() * rows
@@ -391,6 +425,7 @@ def pretrain(
     log: Callable[[str], None] | None = None,
     checkpoint_path: str | Path | None = None,
     log_every: int = 50,
+    micro_batch: int | None = None,
 ) -> PretrainResult:
     """Train the encoder and the seven heads on the transformation-recognition task.
 
@@ -425,6 +460,11 @@ def pretrain(
         (or training starts afresh).
     log_every : int
         Emit a progress line every this many steps (besides one per epoch).
+    micro_batch : int or None
+        If set, each step's ``7 * batch_size`` signals go through forward and
+        backward this many at a time, with gradients accumulated: the same loss and
+        gradient as one pass (the dropout masks are drawn chunk by chunk, so they
+        differ), at a fraction of the activation memory. None: one pass.
 
     Returns
     -------
@@ -435,6 +475,14 @@ def pretrain(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {seed!r}")
     seed = int(seed)
+    if micro_batch is not None and (
+        isinstance(micro_batch, bool)
+        or not isinstance(micro_batch, int)
+        or micro_batch < 1
+    ):
+        raise ValueError(
+            f"micro_batch must be None or an int >= 1, got {micro_batch!r}"
+        )
     if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
         raise ValueError(f"log_every must be an int >= 1, got {log_every!r}")
     device = torch.device(device)
@@ -539,10 +587,17 @@ def pretrain(
             signals, targets = make_pretext_batch(
                 x, config.transforms, generators["augment"]
             )
-            logits = model(signals, generators["dropout"])
-            loss, _ = pretext_loss(logits, targets, weights, model, config.l2)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = _forward_backward(
+                model,
+                signals,
+                targets,
+                weights,
+                config.l2,
+                generators["dropout"],
+                micro_batch,
+                device,
+            )
             optimizer.step()
             scheduler.step()
             value = float(loss.detach())

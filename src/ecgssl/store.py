@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,7 +28,9 @@ from ecgssl.errors import DataFormatError
 __all__ = [
     "FORMAT",
     "WindowStoreWriter",
+    "ecg_memmap",
     "file_digest",
+    "iter_ecg",
     "read_ecg",
     "read_metadata",
     "read_windows",
@@ -164,10 +166,10 @@ class WindowStoreWriter:
         self._ctx.__exit__(exc_type, exc, tb)
 
 
-def _open(path: str | Path) -> pq.ParquetFile:
+def _open(path: str | Path, *, memory_map: bool = True) -> pq.ParquetFile:
     path = Path(path)
     try:
-        return pq.ParquetFile(path, memory_map=True)
+        return pq.ParquetFile(path, memory_map=memory_map)
     except FileNotFoundError:
         raise
     except (pa.ArrowException, OSError) as exc:
@@ -220,3 +222,109 @@ def read_ecg(path: str | Path) -> np.ndarray:
     parts = [c.values.to_numpy(zero_copy_only=False) for c in col.chunks]
     values = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return values.reshape(-1, size)
+
+
+def _ecg_size(path: str | Path, pf: pq.ParquetFile) -> int:
+    try:
+        field = pf.schema_arrow.field("ecg")
+    except KeyError:
+        raise DataFormatError(path, "ecg", "column not in the window store") from None
+    if not pa.types.is_fixed_size_list(field.type):
+        raise DataFormatError(
+            path, "ecg", f"expected a fixed_size_list column, got {field.type}"
+        )
+    return int(field.type.list_size)
+
+
+def iter_ecg(path: str | Path, *, batch_size: int = 4096) -> Iterator[np.ndarray]:
+    """Stream the ``ecg`` column in row order, a bounded batch at a time.
+
+    Parameters
+    ----------
+    path : str or Path
+        Window store.
+    batch_size : int
+        Windows per yielded array (at most; a row group may end a batch early).
+
+    Yields
+    ------
+    np.ndarray, shape (n, window_size)
+        float32 windows (read-only views of Arrow buffers); memory stays about one
+        row group, whatever the store's size.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise TypeError(f"batch_size must be an int, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    # Buffered reads, not a memory map: mapped pages that were read count towards
+    # the resident size until the file is closed (the whole store, at the end).
+    pf = _open(path, memory_map=False)
+    size = _ecg_size(path, pf)
+    # One row group at a time: iter_batches reads ahead and kept ~700 MB resident
+    # while streaming a 512 MB store; this keeps about one row group.
+    for group in range(pf.num_row_groups):
+        column = pf.read_row_group(group, columns=["ecg"]).column(0)
+        for chunk in column.chunks:
+            # flatten() honours slice offsets, unlike .values
+            values = chunk.flatten().to_numpy(zero_copy_only=False)
+            values = values.astype(np.float32, copy=False).reshape(-1, size)
+            for start in range(0, values.shape[0], batch_size):
+                yield values[start : start + batch_size]
+        del column
+
+
+def ecg_memmap(stores: Sequence[str | Path], path: str | Path) -> np.memmap:
+    """Concatenate the ``ecg`` columns of stores into one ``.npy`` file, memory-mapped.
+
+    The stores are streamed batch by batch into ``path`` with plain file writes (no
+    in-memory copy of the data, no dirty mapped pages), then the file is opened
+    read-only with ``numpy.load(mmap_mode="r")``: training reads only the rows it
+    asks for, and the kernel may drop clean pages under memory pressure.
+
+    Parameters
+    ----------
+    stores : sequence of str or Path
+        Window stores with the same window size, in the order their rows appear.
+    path : str or Path
+        Destination ``.npy`` file (a scratch file; the caller deletes it).
+
+    Returns
+    -------
+    np.memmap, shape (n_windows, window_size)
+        float32, rows of ``stores[0]`` first.
+
+    Raises
+    ------
+    ecgssl.errors.DataFormatError
+        If the stores' window sizes differ (field ``"ecg"``).
+    """
+    stores = [Path(s) for s in stores]
+    if not stores:
+        raise ValueError("stores must name at least one window store")
+    sizes, counts = [], []
+    for store in stores:
+        pf = _open(store)
+        sizes.append(_ecg_size(store, pf))
+        counts.append(int(pf.metadata.num_rows))
+    odd = [s for s, size in zip(stores, sizes, strict=True) if size != sizes[0]]
+    if odd:
+        raise DataFormatError(
+            odd[0],
+            "ecg",
+            f"window size differs from {stores[0]} ({sizes[0]} samples)",
+        )
+    n, size = sum(counts), sizes[0]
+    path = Path(path)
+    written = 0
+    with open(path, "wb") as f:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (n, size)}
+        np.lib.format.write_array_header_1_0(f, header)
+        for store in stores:
+            for block in iter_ecg(store):
+                f.write(np.ascontiguousarray(block, dtype="<f4").data)
+                written += block.shape[0]
+    if written != n:
+        raise DataFormatError(
+            stores[-1], "ecg", f"metadata says {n} rows but {written} were read"
+        )
+    return np.load(path, mmap_mode="r")
