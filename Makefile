@@ -8,7 +8,7 @@ CORES ?= all
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint report clean
+.PHONY: install run test test-cluster lint report clean bench
 
 install: $(STAMP)
 
@@ -26,6 +26,16 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The workflow through a throw-away single-node SLURM cluster (root, Debian/Ubuntu: it
+# installs SLURM with apt when missing); see tests/slurm/cluster_test.sh.
+test-cluster: install
+	$(BIN)/pip install --quiet -e ".[cluster]"
+	VENV_BIN=$(abspath $(BIN)) bash tests/slurm/cluster_test.sh
+
+# Speed and memory figures: results/bench/bench.json plus a table (a few minutes).
+bench: install
+	$(BIN)/python bench/bench.py
 
 report: install
 	$(BIN)/snakemake --cores 1 --configfile config.yaml --report results/report.html

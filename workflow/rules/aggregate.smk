@@ -1,6 +1,11 @@
 # Per-fold metrics -> result tables, comparison with the paper, plots.
 
 
+# cheap: with a cluster executor it runs where Snakemake runs, not as a queued job
+localrules:
+    aggregate_metrics,
+
+
 rule aggregate_metrics:
     input:
         metrics=finetune_targets(),
@@ -37,8 +42,11 @@ rule aggregate_metrics:
     log:
         "logs/aggregate_metrics/aggregate_metrics.log",
     conda:
-        "../../envs/ecgssl.yaml"
+        "../../envs/report.yaml"
     threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     params:
         config=config,
     script:

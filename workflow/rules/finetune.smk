@@ -10,8 +10,11 @@ rule assign_folds:
     log:
         "logs/assign_folds/{dataset}/{label}/{protocol}.log",
     conda:
-        "../../envs/ecgssl.yaml"
+        "../../envs/torch.yaml"
     threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         n_folds=lambda wc: PROTOCOLS[wc.protocol],
         seed=lambda wc: stable_seed(
@@ -24,7 +27,14 @@ rule assign_folds:
 rule finetune_classifier:
     input:
         unpack(finetune_inputs),
-        code=code("finetune.py", "labels.py", "metrics.py", "models.py", "store.py"),
+        code=code(
+            "finetune.py",
+            "checkpoint.py",
+            "labels.py",
+            "metrics.py",
+            "models.py",
+            "store.py",
+        ),
     output:
         metrics="results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}/metrics.json",
         predictions="results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}/predictions.parquet",
@@ -33,10 +43,11 @@ rule finetune_classifier:
     benchmark:
         "benchmarks/finetune_classifier/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}.tsv"
     conda:
-        "../../envs/ecgssl.yaml"
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=60,
     params:
         label=label_spec,
         train=lambda wc: FINETUNE[wc.method],

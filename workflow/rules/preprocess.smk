@@ -11,10 +11,11 @@ rule synthesize_dataset:
     benchmark:
         "benchmarks/synthesize_dataset/{dataset}.tsv"
     conda:
-        "../../envs/ecgssl.yaml"
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=30,
     params:
         options=lambda wc: dataset_cfg(wc.dataset).get("synthetic", {}),
         seed=synthetic_seed,
@@ -45,10 +46,11 @@ rule window_dataset:
     benchmark:
         "benchmarks/window_dataset/{dataset}.tsv"
     conda:
-        "../../envs/ecgssl.yaml"
+        "../../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=4000,
+        runtime=60,
     params:
         root=lambda wc: dataset_root(wc.dataset),
         reader=lambda wc: dataset_cfg(wc.dataset).get("reader", {}),

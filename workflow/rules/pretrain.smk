@@ -4,7 +4,14 @@
 rule pretrain_encoder:
     input:
         stores=expand("results/windows/{dataset}.parquet", dataset=PRETEXT_DATASETS),
-        code=code("transforms.py", "models.py", "pretext.py", "device.py", "store.py"),
+        code=code(
+            "transforms.py",
+            "models.py",
+            "pretext.py",
+            "checkpoint.py",
+            "device.py",
+            "store.py",
+        ),
     output:
         model="results/pretext/{pretext}/encoder.pt",
         sidecar="results/pretext/{pretext}/encoder.json",
@@ -15,10 +22,12 @@ rule pretrain_encoder:
         "benchmarks/pretrain_encoder/{pretext}.tsv"
     priority: 50
     conda:
-        "../../envs/ecgssl.yaml"
-    threads: workflow.cores
+        "../../envs/torch.yaml"
+    # local runs scale threads down to --cores; on SLURM this is --cpus-per-task
+    threads: 8
     resources:
         mem_mb=4000,
+        runtime=240,
     params:
         config=pretext_params(),
         device=PRETEXT["device"],
@@ -32,17 +41,18 @@ rule extract_features:
     input:
         model="results/pretext/{pretext}/encoder.pt",
         store="results/windows/{dataset}.parquet",
-        code=code("features.py", "models.py", "store.py"),
+        code=code("features.py", "models.py", "store.py", "device.py"),
     output:
         "results/features/{pretext}/{dataset}.npy",
     log:
         "logs/extract_features/{pretext}/{dataset}.log",
     priority: 50
     conda:
-        "../../envs/ecgssl.yaml"
-    threads: workflow.cores
+        "../../envs/torch.yaml"
+    threads: 4
     resources:
         mem_mb=2000,
+        runtime=30,
     params:
         device=PRETEXT["device"],
     script:
