@@ -178,3 +178,16 @@ def test_writer_validates(tmp_path: Path):
         write_poly5(tmp_path / "a", np.zeros(5), fs=1, names=["a"], units=["u"])
     with pytest.raises(ValueError, match="version"):
         _write(tmp_path / "a", _signals(), version=202)
+
+
+@pytest.mark.parametrize(
+    "cal",
+    [(-3e38, 3e38, 0.0, 1e-30), (0.0, float("nan"), 0.0, 1.0), (0.0, 1.0, 0.0, np.inf)],
+)
+def test_calibration_that_is_not_finite(tmp_path: Path, cal):
+    path = _write(tmp_path / "a.S00", _signals(n_ch=1, n=100))
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<4f", data, 217 + 136 + 56, *cal)  # the (Hi) description
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataFormatError, match="calibration"):
+        read_poly5(path)

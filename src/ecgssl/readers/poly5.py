@@ -255,7 +255,17 @@ def read_poly5(path: str | Path) -> Poly5:
         text = name.decode("latin1")
         names.append(text[5:] if text[:5] in ("(Hi) ", "(Lo) ") else text)
         units.append(unit.decode("latin1"))
-        scale = np.float32((u_hi - u_lo) / (a_hi - a_lo))
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = np.float32((u_hi - u_lo) / (a_hi - a_lo))
+        if not np.isfinite(scale) or not all(
+            np.isfinite(v) for v in (u_lo, u_hi, a_lo, a_hi)
+        ):
+            raise DataFormatError(
+                path,
+                f"signal description {2 * c + 2} calibration",
+                f"not finite in float32 (UnitLow {u_lo}, UnitHigh {u_hi}, ADCLow "
+                f"{a_lo}, ADCHigh {a_hi})",
+            )
         if (a_lo, a_hi, u_lo, u_hi) != (0.0, 1.0, 0.0, 1.0):
             signals[c] = (signals[c] - np.float32(a_lo)) * scale + np.float32(u_lo)
     log.debug(
