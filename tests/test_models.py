@@ -285,6 +285,7 @@ def test_fast_backward_conv_matches_autograd_of_padded_conv(kernel, monkeypatch)
     g = torch.Generator().manual_seed(kernel)
     conv = Encoder(in_channels=3, filters=(5,), kernels=(kernel,)).blocks[0][0]
     monkeypatch.setattr(type(conv), "fast_backward", True)
+    monkeypatch.setattr(type(conv), "FAST_MIN_KERNEL", 1)  # every kernel size here
     x = torch.randn(4, 3, 37, generator=g, requires_grad=True)
     grad_out = torch.randn(4, 5, 37, generator=g)
     assert conv.uses_fast_backward(x)
@@ -303,6 +304,7 @@ def test_encoder_gradients_do_not_depend_on_the_fast_path(monkeypatch):
     grads = []
     for fast in (True, False):
         monkeypatch.setattr(type(Encoder().blocks[0][0]), "fast_backward", fast)
+        monkeypatch.setattr(type(Encoder().blocks[0][0]), "FAST_MIN_KERNEL", 1)
         encoder = Encoder(generator=torch.Generator().manual_seed(3), **SMALL)
         out = encoder(x)
         out.pow(2).sum().backward()

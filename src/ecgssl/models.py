@@ -67,13 +67,14 @@ def _init_tf_style(module: nn.Module, generator: torch.Generator) -> None:
 class _SameConvFunction(torch.autograd.Function):
     """ "Same" stride-1 conv1d whose backward is two forward convolutions (CPU path).
 
-    Off by default (``_SameConv1d.fast_backward``). Profiling on a busy 2-core CPU
-    showed oneDNN's conv1d backward of the 32x32x32 layer at 8-30 GFLOP/s (GEMM:
-    ~200) with multi-second outliers at 896 signals per pass; this path was steadier
-    there, but with 128-signal micro-batches (:func:`ecgssl.pretext.pretrain`) and
-    an idle machine the stock backward was as fast or faster (76 against 74
-    signals/s), so it is kept only as an option. Both gradients are plain
-    cross-correlations, computed with the forward kernel:
+    Used for the CPU layers with long kernels (:attr:`_SameConv1d.FAST_MIN_KERNEL`,
+    i.e. the paper's 32 -> 32 channel, kernel-32 layer). Measured on a 2-core AVX-512
+    CPU at 128 signals per pass (torch 2.13, oneDNN): the stock backward of that
+    layer ran at ~100 GFLOP/s (weights) and ~128 GFLOP/s (input), against ~140 and
+    ~216 here, 387 -> ~200 ms per 128 signals; for the kernel-16 and kernel-8 layers
+    the stock weight gradient was faster (214-289 against 111-134 GFLOP/s), so they
+    keep it. Both gradients are plain cross-correlations, computed with the forward
+    kernel:
 
     * input gradient: ``conv1d(pad(gy, (right, left)), flip(w).transpose(0, 1))``,
       a "same" convolution with the padding sides swapped;
@@ -116,13 +117,15 @@ class _SameConv1d(nn.Conv1d):
     """Stride-1 Conv1d with TensorFlow ``padding='same'``: left (k-1)//2, right k//2.
 
     Explicit ``F.pad`` plus an unpadded convolution: PyTorch's ``padding='same'`` is
-    much slower in the backward pass. With ``fast_backward = True`` (off by default,
-    see :class:`_SameConvFunction`), CPU layers with more than one input channel use
-    a backward made of forward convolutions; the single-channel first layer, CUDA
-    (cuDNN) and autocast always use the stock kernels.
+    much slower in the backward pass. With ``fast_backward`` (on by default, see
+    :class:`_SameConvFunction`), CPU training layers with more than one input channel
+    and a kernel of at least ``FAST_MIN_KERNEL`` use a backward made of forward
+    convolutions; the others, inference, CUDA (cuDNN) and autocast use the stock
+    kernels.
     """
 
-    fast_backward: bool = False
+    fast_backward: bool = True
+    FAST_MIN_KERNEL: int = 32
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride=1, padding=0)
@@ -133,6 +136,7 @@ class _SameConv1d(nn.Conv1d):
         return (
             self.fast_backward
             and self.in_channels > 1
+            and self.kernel_size[0] >= self.FAST_MIN_KERNEL
             and x.device.type == "cpu"
             and torch.is_grad_enabled()
             and not torch.is_autocast_enabled("cpu")

@@ -53,10 +53,12 @@ def _json(path: Path, obj: dict[str, Any]) -> None:
 
 
 #: Signals per forward/backward chunk of a CPU pretext step (of 7 x batch_size): the
-#: same gradient as one pass at a seventh of the activation memory (peak RSS 5.2 GB
-#: -> 1.6 GB at batch 128) and a little faster on the CPU (74-76 against 72
-#: signals/s, cache-friendlier). GPUs take the batch in one go.
-PRETEXT_CPU_MICRO_BATCH = 128
+#: same gradient as one pass. Measured on a 2-core AVX-512 CPU (torch 2.13) with the
+#: long-kernel custom backward on: 32 -> ~120 signals/s, 64 -> ~115, 128 -> ~87,
+#: 224 -> ~75, one pass of 896 -> ~72 (each chunk's activations then fit in cache);
+#: peak RSS at 50k windows 5.2 GB in one pass, 1.6 GB at 128. GPUs take the batch
+#: in one go.
+PRETEXT_CPU_MICRO_BATCH = 32
 
 
 def pretext_stage(
