@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from _snakemake import run_snakemake
 
 from ecgssl.datasets import write_synthetic
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
 class _Payload:
@@ -74,23 +70,7 @@ def test_broken_raw_file_fails_the_job_cleanly(tmp_path, case):
     needle = damage(target)
     config = {"seed": 1, "datasets": {dataset: {"source": "raw", "path": str(raw)}}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [
-            str(SNAKEMAKE),
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(tmp_path / "config.yaml"),
-            "--cores",
-            "1",
-            f"results/windows/{dataset}.parquet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = run_snakemake(tmp_path, "--cores", "1", f"results/windows/{dataset}.parquet")
     assert proc.returncode != 0
     log = (tmp_path / "logs" / "window_dataset" / f"{dataset}.log").read_text()
     assert str(target) in log, log[-2000:]

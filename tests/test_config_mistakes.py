@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from _snakemake import run_snakemake
 
 from ecgssl.config import check_unique_keys
 from ecgssl.errors import ConfigError
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 GOOD = """\
 seed: 7
@@ -31,19 +28,7 @@ labels:
 
 def _dry_run(workdir: Path, *configs: Path) -> subprocess.CompletedProcess:
     """``snakemake -n`` on the repository's workflow with the given config files."""
-    args = [a for c in configs for a in ("--configfile", str(c))]
-    cmd = [
-        str(SNAKEMAKE),
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        *args,
-        "--cores",
-        "1",
-        "--dry-run",
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return run_snakemake(workdir, "--cores", "1", "--dry-run", configfiles=configs)
 
 
 def _write(path: Path, text: str) -> Path:

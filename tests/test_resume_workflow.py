@@ -5,16 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+from _snakemake import snakemake_cmd
 
 CONFIG = {
     "seed": 5,
@@ -28,19 +25,7 @@ CHECKPOINT = "results/pretext/default/checkpoint.pt"
 
 
 def _cmd(workdir: Path, *extra: str, target: str = TARGET) -> list[str]:
-    return [
-        str(SNAKEMAKE),
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "2",
-        *extra,
-        target,
-    ]
+    return snakemake_cmd(workdir, "--cores", "2", *extra, target)
 
 
 def _run(

@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from _snakemake import run_snakemake
 
 from ecgssl.store import read_ecg, read_metadata, read_windows
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 TINY = {
     "seed": 7,
@@ -59,17 +56,7 @@ LABELS = {
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [
-        str(SNAKEMAKE),
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return run_snakemake(workdir, *args)
 
 
 @pytest.fixture(scope="module")
