@@ -315,7 +315,10 @@ def _parser() -> _Parser:
         "--output", required=True, type=Path, help="features file (.npy, float32)"
     )
     feats.add_argument(
-        "--batch-size", type=_positive_int, default=256, help="windows per pass"
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="windows per pass (default: 32 on the CPU, 256 on a GPU)",
     )
     feats.set_defaults(func=_cmd_features)
 

@@ -116,7 +116,12 @@ def pretext_stage(
 
 
 def features_stage(
-    model_path: Path, store: Path, out_path: Path, *, device: str, batch_size: int = 256
+    model_path: Path,
+    store: Path,
+    out_path: Path,
+    *,
+    device: str,
+    batch_size: int | None = None,
 ) -> None:
     """Frozen features of every window of a store, row-aligned with it (``.npy``)."""
     from ecgssl.device import select_device
@@ -129,7 +134,7 @@ def features_stage(
     # streamed block by block: memory is one block of windows, not the whole store
     parts = [
         extract_features(encoder, block, device=dev, batch_size=batch_size)
-        for block in iter_ecg(store, batch_size=max(batch_size, 4096))
+        for block in iter_ecg(store, batch_size=4096)
     ]
     feats = (
         np.concatenate(parts)
