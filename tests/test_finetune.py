@@ -389,3 +389,24 @@ def test_checkpoint_interval_throttles_saves(tmp_path):
         train_classifier(
             x, y, x[:5], checkpoint_path=ckpt, checkpoint_every_s=-1.0, **common
         )
+
+
+def test_checkpoint_fingerprint_names_the_device_type():
+    # generator states differ between devices: a CPU checkpoint is not a CUDA one
+    from ecgssl.finetune import _fingerprint
+
+    x, y = _features(20, 0)
+    head = EmotionHead(
+        n_features=16,
+        n_classes=3,
+        hidden=4,
+        depth=1,
+        dropout=0.0,
+        generator=torch.Generator(),
+    )
+    cfg = FinetuneConfig(epochs=1)
+    args = (x, y, "ssl_frozen", 3, cfg, 0, head)
+    cpu = _fingerprint(*args, torch.device("cpu"))
+    assert cpu == _fingerprint(*args, torch.device("cpu"))
+    assert cpu != _fingerprint(*args, torch.device("cuda"))
+    assert cpu != _fingerprint(x, y, "ssl_frozen", 3, cfg, 1, head, torch.device("cpu"))

@@ -44,6 +44,20 @@ def _data(n: int = 60, n_subjects: int = 6, seed: int = 0):
     return x, subjects
 
 
+def _train(config, seed, *, log, checkpoint_path=None):
+    """Pretrain on :func:`_data` on the CPU."""
+    x, subjects = _data()
+    return pretrain(
+        x,
+        subjects,
+        config=config,
+        seed=seed,
+        device="cpu",
+        log=log,
+        checkpoint_path=checkpoint_path,
+    )
+
+
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -177,10 +191,9 @@ class _Interrupt(Exception):
 
 
 def test_resume_equals_uninterrupted_run(tmp_path):
-    x, subjects = _data()
     cfg = _config(epochs=2)
     quiet = lambda _: None  # noqa: E731
-    full = pretrain(x, subjects, config=cfg, seed=4, device="cpu", log=quiet)
+    full = _train(cfg, 4, log=quiet)
 
     ckpt = tmp_path / "ckpt" / "pretext.pt"
 
@@ -189,26 +202,10 @@ def test_resume_equals_uninterrupted_run(tmp_path):
             raise _Interrupt
 
     with pytest.raises(_Interrupt):
-        pretrain(
-            x,
-            subjects,
-            config=cfg,
-            seed=4,
-            device="cpu",
-            log=killer,
-            checkpoint_path=ckpt,
-        )
+        _train(cfg, 4, log=killer, checkpoint_path=ckpt)
     assert ckpt.exists()
     lines: list[str] = []
-    resumed = pretrain(
-        x,
-        subjects,
-        config=cfg,
-        seed=4,
-        device="cpu",
-        log=lines.append,
-        checkpoint_path=ckpt,
-    )
+    resumed = _train(cfg, 4, log=lines.append, checkpoint_path=ckpt)
     assert any("resuming" in line and "epoch 1" in line for line in lines)
     assert sum("train loss" in line for line in lines) == 1  # only epoch 2 ran
     assert _same_weights(full.encoder, resumed.encoder)
@@ -218,78 +215,46 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     # Extending a finished 1-epoch run to 2 epochs gives the same result too.
     ckpt2 = tmp_path / "extend.pt"
     one = _config(epochs=1)
-    pretrain(
-        x, subjects, config=one, seed=4, device="cpu", log=quiet, checkpoint_path=ckpt2
-    )
-    extended = pretrain(
-        x, subjects, config=cfg, seed=4, device="cpu", log=quiet, checkpoint_path=ckpt2
-    )
+    _train(one, 4, log=quiet, checkpoint_path=ckpt2)
+    extended = _train(cfg, 4, log=quiet, checkpoint_path=ckpt2)
     assert _same_weights(full.encoder, extended.encoder)
 
 
 def test_checkpoint_of_another_run_is_not_reused(tmp_path):
-    x, subjects = _data()
     cfg = _config(epochs=1)
     quiet = lambda _: None  # noqa: E731
     ckpt = tmp_path / "pretext.pt"
-    pretrain(
-        x, subjects, config=cfg, seed=1, device="cpu", log=quiet, checkpoint_path=ckpt
-    )
+    _train(cfg, 1, log=quiet, checkpoint_path=ckpt)
     lines: list[str] = []
-    other = pretrain(
-        x,
-        subjects,
-        config=cfg,
-        seed=2,
-        device="cpu",
-        log=lines.append,
-        checkpoint_path=ckpt,
-    )
-    fresh = pretrain(x, subjects, config=cfg, seed=2, device="cpu", log=quiet)
+    other = _train(cfg, 2, log=lines.append, checkpoint_path=ckpt)
+    fresh = _train(cfg, 2, log=quiet)
     assert any("another run" in line for line in lines)
     assert _same_weights(other.encoder, fresh.encoder)
     ckpt.write_text("garbage")
     ckpt.with_name(ckpt.name + ".prev").unlink(missing_ok=True)
     lines = []
-    again = pretrain(
-        x,
-        subjects,
-        config=cfg,
-        seed=2,
-        device="cpu",
-        log=lines.append,
-        checkpoint_path=ckpt,
-    )
+    again = _train(cfg, 2, log=lines.append, checkpoint_path=ckpt)
     assert any("skipped: unreadable" in line for line in lines)
     assert not any("resuming" in line for line in lines)
     assert _same_weights(again.encoder, fresh.encoder)
 
 
-def _flip_byte(path, offset_from_end: int = 200) -> None:
+def _flip_byte(path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    data[-offset_from_end] ^= 0xFF
+    data[-200] ^= 0xFF
     path.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "wrong_file"])
 def test_corrupt_checkpoint_falls_back_to_the_last_good_one(tmp_path, damage):
-    x, subjects = _data()
     quiet = lambda _: None  # noqa: E731
     three = _config(epochs=3)
-    full = pretrain(x, subjects, config=three, seed=5, device="cpu", log=quiet)
+    full = _train(three, 5, log=quiet)
 
     ckpt = tmp_path / "pretext.pt"
     prev = tmp_path / "pretext.pt.prev"
-    pretrain(
-        x,
-        subjects,
-        config=_config(epochs=2),
-        seed=5,
-        device="cpu",
-        log=quiet,
-        checkpoint_path=ckpt,
-    )
+    _train(_config(epochs=2), 5, log=quiet, checkpoint_path=ckpt)
     assert ckpt.exists()  # epoch 2
     assert prev.exists()  # epoch 1
     if damage == "flip":
@@ -299,15 +264,7 @@ def test_corrupt_checkpoint_falls_back_to_the_last_good_one(tmp_path, damage):
     else:
         torch.save({"format": "something else"}, ckpt)
     lines: list[str] = []
-    resumed = pretrain(
-        x,
-        subjects,
-        config=three,
-        seed=5,
-        device="cpu",
-        log=lines.append,
-        checkpoint_path=ckpt,
-    )
+    resumed = _train(three, 5, log=lines.append, checkpoint_path=ckpt)
     assert any(f"checkpoint {ckpt} skipped" in line for line in lines), lines
     assert any("resuming" in line and "after epoch 1" in line for line in lines)
     assert sum("train loss" in line for line in lines) == 2  # epochs 2 and 3 ran
@@ -317,20 +274,11 @@ def test_corrupt_checkpoint_falls_back_to_the_last_good_one(tmp_path, damage):
 
 def test_checkpoint_needing_arbitrary_objects_is_refused(tmp_path):
     """A pickled object in a checkpoint is refused by weights_only loading, not run."""
-    x, subjects = _data()
     ckpt = tmp_path / "pretext.pt"
     marker = tmp_path / "pwned"
     torch.save({"seal": _Payload(str(marker))}, ckpt)
     lines: list[str] = []
-    pretrain(
-        x,
-        subjects,
-        config=_config(epochs=1),
-        seed=5,
-        device="cpu",
-        log=lines.append,
-        checkpoint_path=ckpt,
-    )
+    _train(_config(epochs=1), 5, log=lines.append, checkpoint_path=ckpt)
     assert not marker.exists()
     assert any("skipped: unreadable" in line for line in lines)
 
@@ -422,3 +370,24 @@ def test_pretrain_on_cuda():
     assert result.device.startswith("cuda")
     assert next(result.encoder.parameters()).device.type == "cpu"
     assert np.isfinite(result.history[0]["train_loss"])
+
+
+def test_checkpoint_of_another_micro_batch_size_is_not_reused(tmp_path):
+    # dropout masks are drawn chunk by chunk, so the chunk size shapes the trajectory
+    x, subjects = _data()
+    ckpt = tmp_path / "pretext.pt"
+    quiet = lambda _: None  # noqa: E731
+    _train(_config(epochs=1), 3, log=quiet, checkpoint_path=ckpt)
+    lines: list[str] = []
+    pretrain(
+        x,
+        subjects,
+        config=_config(epochs=2),
+        seed=3,
+        device="cpu",
+        log=lines.append,
+        checkpoint_path=ckpt,
+        micro_batch=4,
+    )
+    assert any("another run" in line for line in lines)
+    assert not any("resuming" in line for line in lines)

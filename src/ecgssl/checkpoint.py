@@ -22,8 +22,7 @@ from typing import Any
 
 import torch
 
-from ecgssl.atomic import atomic_path
-from ecgssl.errors import EcgSslError
+from ecgssl.models import atomic_torch_save
 
 __all__ = ["load_checkpoint", "previous_path", "remove_checkpoint", "save_checkpoint"]
 
@@ -58,14 +57,11 @@ def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> None:
         "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8),
     }
     path = Path(path)
-    with atomic_path(path) as tmp:
-        try:
-            torch.save(sealed, tmp)
-        except RuntimeError as err:  # torch's "file write failed" on a full disk
-            raise EcgSslError(f"cannot write {path}: {err}") from err
-        if path.exists():
-            os.replace(path, previous_path(path))
-        # atomic_path renames tmp -> path on leaving the block.
+    if path.exists():
+        # A kill between this rename and the write below leaves only the .prev,
+        # which load_checkpoint falls back to.
+        os.replace(path, previous_path(path))
+    atomic_torch_save(sealed, path)
 
 
 def _read_one(path: Path, expected_format: str) -> dict[str, Any]:

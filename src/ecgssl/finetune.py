@@ -452,7 +452,9 @@ def train_classifier(
             raise ValueError(
                 f"checkpoint_every_s must be >= 0, got {checkpoint_every_s}"
             )
-        fingerprint = _fingerprint(xtr, ytr, method, n_classes, config, seed, model)
+        fingerprint = _fingerprint(
+            xtr, ytr, method, n_classes, config, seed, model, dev
+        )
         state = load_checkpoint(
             checkpoint_path,
             expected_format=CHECKPOINT_FORMAT,
@@ -545,10 +547,15 @@ def _fingerprint(
     config: FinetuneConfig,
     seed: int,
     model: nn.Module,
+    device: torch.device,
 ) -> str:
-    """SHA-256 of everything the training trajectory depends on."""
+    """SHA-256 of everything the training trajectory depends on.
+
+    The device type is part of it: random generator states differ between devices.
+    """
     digest = hashlib.sha256()
-    digest.update(repr((method, n_classes, seed, config.to_dict(), x.shape)).encode())
+    identity = (method, n_classes, seed, config.to_dict(), x.shape, device.type)
+    digest.update(repr(identity).encode())
     digest.update(np.ascontiguousarray(x).tobytes())
     digest.update(np.ascontiguousarray(y).tobytes())
     for name, tensor in model.state_dict().items():  # the initial weights

@@ -351,8 +351,12 @@ def _fingerprint(
     subjects: np.ndarray,
     val_subjects: list[str],
     device: torch.device,
+    micro_batch: int | None,
 ) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed (all but the epoch count)."""
+    """What a checkpoint must match to be resumed (all but the epoch count).
+
+    ``micro_batch`` is part of it: dropout masks are drawn chunk by chunk.
+    """
     n, length = windows.shape
     probe = _load_batch(windows, np.unique([0, n // 2, n - 1]), torch.device("cpu"))
     digest = hashlib.sha256(probe.numpy().tobytes())
@@ -369,6 +373,7 @@ def _fingerprint(
                 "val_subjects": val_subjects,
                 "data": digest.hexdigest(),
                 "device_type": device.type,
+                "micro_batch": micro_batch,
             }
         )
     )
@@ -526,7 +531,9 @@ def pretrain(
     }
     val_seed = stable_seed(seed, "validation")
     weights = torch.tensor(config.task_weights, dtype=torch.float32, device=device)
-    fingerprint = _fingerprint(config, seed, windows, subjects, val_subjects, device)
+    fingerprint = _fingerprint(
+        config, seed, windows, subjects, val_subjects, device, micro_batch
+    )
 
     history: list[dict[str, Any]] = []
     start_epoch = 0

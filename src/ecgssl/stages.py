@@ -332,6 +332,7 @@ def aggregate_stage(
     (for the report: every result traceable to its config).
     """
     from ecgssl.aggregate import (
+        GROUP_KEYS,
         load_metrics,
         paper_comparison,
         plot_accuracy_by_method,
@@ -339,14 +340,14 @@ def aggregate_stage(
         plot_pretext_history,
         summarize,
     )
+    from ecgssl.metrics import METRIC_KEYS
 
     df = load_metrics(metrics_paths)
     summary = summarize(df)
-    first = ["dataset", "label", "scheme", "protocol", "method", "fold"]
+    first = [*GROUP_KEYS, "fold"]
+    metrics = [k for k in METRIC_KEYS if k not in ("confusion_matrix", "n_test")]
     last = ["n_train", "n_test", "n_classes", "n_train_subjects", "n_test_subjects",
             "seed", "seconds", "source"]  # fmt: skip
-    metrics = ["accuracy", "macro_f1", "f1_macro_pr", "kappa", "majority_accuracy",
-               "test_majority_share"]  # fmt: skip
     per_fold = df[[c for c in first + metrics + last if c in df.columns]]
     for table, path in ((summary, summary_path), (per_fold, folds_path)):
         with atomic_path(path) as tmp:

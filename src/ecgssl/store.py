@@ -214,12 +214,12 @@ def read_ecg(path: str | Path) -> np.ndarray:
     one copy of the signal data at most.
     """
     pf = _open(path)
-    field = pf.schema_arrow.field("ecg")
-    size = field.type.list_size
+    size = _ecg_size(path, pf)
     col = pf.read(columns=["ecg"]).column("ecg")
     if col.num_chunks == 0:
         return np.zeros((0, size), dtype=np.float32)
-    parts = [c.values.to_numpy(zero_copy_only=False) for c in col.chunks]
+    # flatten() honours slice offsets, unlike .values
+    parts = [c.flatten().to_numpy(zero_copy_only=False) for c in col.chunks]
     values = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return values.reshape(-1, size)
 
