@@ -36,7 +36,7 @@ from ecgssl.models import (
     save_encoder,
 )
 from ecgssl.pretext import _forward_backward, _load_batch
-from ecgssl.stages import PRETEXT_CPU_MICRO_BATCH as MICRO
+from ecgssl.stages.pretext import PRETEXT_CPU_MICRO_BATCH as MICRO
 from ecgssl.store import WindowStoreWriter, ecg_memmap, read_windows
 from ecgssl.transforms import TransformParams, make_pretext_batch
 
@@ -204,7 +204,7 @@ def preprocess(tmp: Path, runs: int) -> dict[str, Any]:
 
 def features(tmp: Path, runs: int, gemm: float) -> dict[str, Any]:
     """Windows per second of ``ecgssl features`` (features_stage) on a store."""
-    from ecgssl.stages import features_stage
+    from ecgssl.stages.features import features_stage
 
     store = write_store(tmp / "features.parquet", 1024)
     model = tmp / "encoder.pt"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,12 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
 def snakemake_cmd(
-    workdir: Path, *args: str, configfiles: tuple[Path, ...] = ()
+    workdir: Path,
+    *args: str,
+    configfiles: tuple[Path, ...] = (),
+    snakefile: Path = REPO / "Snakefile",
 ) -> list[str]:
-    """``snakemake`` on this repository's Snakefile in ``workdir``.
+    """``snakemake`` on ``snakefile`` (this repository's) in ``workdir``.
 
     ``configfiles`` defaults to ``workdir / "config.yaml"``; ``args`` follow them.
     """
@@ -21,7 +25,7 @@ def snakemake_cmd(
     return [
         str(SNAKEMAKE),
         "--snakefile",
-        str(REPO / "Snakefile"),
+        str(snakefile),
         "--directory",
         str(workdir),
         *[a for c in configs for a in ("--configfile", str(c))],
@@ -30,12 +34,20 @@ def snakemake_cmd(
 
 
 def run_snakemake(
-    workdir: Path, *args: str, configfiles: tuple[Path, ...] = ()
+    workdir: Path,
+    *args: str,
+    configfiles: tuple[Path, ...] = (),
+    snakefile: Path = REPO / "Snakefile",
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run :func:`snakemake_cmd` to completion, capturing its output as text."""
+    """Run :func:`snakemake_cmd` to completion, capturing its output as text.
+
+    ``env`` adds variables to this process's environment for the run.
+    """
     return subprocess.run(
-        snakemake_cmd(workdir, *args, configfiles=configfiles),
+        snakemake_cmd(workdir, *args, configfiles=configfiles, snakefile=snakefile),
         capture_output=True,
         text=True,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )

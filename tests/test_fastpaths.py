@@ -88,7 +88,7 @@ def test_autocast_is_bf16_on_cuda_only():
 
 def test_pretext_stage_trains_on_one_memmap_not_a_copy(tmp_path, monkeypatch):
     import ecgssl.pretext
-    from ecgssl.stages import pretext_stage
+    from ecgssl.stages.pretext import pretext_stage
 
     a, ecg_a = _store(tmp_path / "a.parquet", 7, seed=1)
     b, ecg_b = _store(tmp_path / "b.parquet", 5, seed=2)
@@ -123,9 +123,10 @@ def test_pretext_stage_trains_on_one_memmap_not_a_copy(tmp_path, monkeypatch):
 
 
 def test_features_stage_streams_the_store(tmp_path, monkeypatch):
-    import ecgssl.stages
+    import ecgssl.stages.features
+    import ecgssl.store
     from ecgssl.features import extract_features
-    from ecgssl.stages import features_stage
+    from ecgssl.stages.features import features_stage
 
     store, ecg = _store(tmp_path / "w.parquet", 9)
     encoder = Encoder(filters=(4, 8), kernels=(5, 3))
@@ -135,7 +136,8 @@ def test_features_stage_streams_the_store(tmp_path, monkeypatch):
     def no_whole_read(*args, **kwargs):
         raise AssertionError("features_stage must not read the whole store")
 
-    monkeypatch.setattr(ecgssl.stages, "read_ecg", no_whole_read)
+    assert not hasattr(ecgssl.stages.features, "read_ecg")
+    monkeypatch.setattr(ecgssl.store, "read_ecg", no_whole_read)
     features_stage(tmp_path / "enc.pt", store, tmp_path / "f.npy", device="cpu")
     np.testing.assert_allclose(np.load(tmp_path / "f.npy"), expected, rtol=1e-6)
 
@@ -179,7 +181,7 @@ def test_micro_batched_step_equals_one_pass():
 
 def test_pretext_stage_micro_batches_on_the_cpu(tmp_path, monkeypatch):
     import ecgssl.pretext
-    from ecgssl.stages import PRETEXT_CPU_MICRO_BATCH, pretext_stage
+    from ecgssl.stages.pretext import PRETEXT_CPU_MICRO_BATCH, pretext_stage
 
     a, _ = _store(tmp_path / "a.parquet", 4)
     seen = {}

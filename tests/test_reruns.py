@@ -1,8 +1,9 @@
 """A changed parameter, raw file or library module reruns exactly what depends on it.
 
-One tiny workflow is run to completion (DREAMER read as a *raw* download written by
-the synthetic writer, WESAD synthetic); then each change is checked with a dry run
-that lists the jobs Snakemake would schedule.
+One tiny workflow is run to completion in a copy of the project (Snakefile, workflow/
+and src/; DREAMER read as a *raw* download written by the synthetic writer, WESAD
+synthetic); then each change is checked with a dry run that lists the jobs Snakemake
+would schedule. Library edits are made to the copy, never to this checkout.
 """
 
 from __future__ import annotations
@@ -10,18 +11,16 @@ from __future__ import annotations
 import copy
 import os
 import re
-import subprocess
-import sys
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
+from _snakemake import REPO, run_snakemake
 
 from ecgssl.datasets import write_synthetic
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 pytestmark = pytest.mark.slow
 
 METHODS = ["ssl_frozen", "supervised"]
@@ -45,19 +44,31 @@ CONFIG = {
 }
 # fine-tune jobs per (dataset, scheme): 1 protocol x 2 folds, per method
 FOLDS = 2
+# every fine-tune job: (dreamer 2 schemes + wesad 1) x methods x folds
+ALL_FINETUNE = 3 * len(METHODS) * FOLDS
 
 
-def _snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
-    path = workdir / "variant.yaml"
+def _copy_project(dest: Path) -> Path:
+    """Copy what the workflow is made of (not .venv, .git or results) to ``dest``."""
+    dest.mkdir(parents=True)
+    shutil.copy2(REPO / "Snakefile", dest / "Snakefile")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for folder in ("workflow", "src", "envs"):
+        shutil.copytree(REPO / folder, dest / folder, ignore=ignore)
+    return dest
+
+
+def _snakemake(project: Path, config: dict, *args: str):
+    path = project / "variant.yaml"
     path.write_text(yaml.safe_dump(config))
-    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory",
-           str(workdir), "--configfile", str(path), *args]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return run_snakemake(
+        project, *args, configfiles=(path,), snakefile=project / "Snakefile"
+    )
 
 
-def _scheduled(workdir: Path, config: dict) -> Counter:
+def _scheduled(project: Path, config: dict) -> Counter:
     """Rule -> number of jobs a dry run would run (``all`` left out)."""
-    proc = _snakemake(workdir, config, "--cores", "1", "--dry-run")
+    proc = _snakemake(project, config, "--cores", "1", "--dry-run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     if "Nothing to be done" in out:
@@ -72,14 +83,14 @@ def _scheduled(workdir: Path, config: dict) -> Counter:
 
 @pytest.fixture(scope="module")
 def done(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("reruns")
+    project = _copy_project(tmp_path_factory.mktemp("reruns") / "project")
     write_synthetic(
-        "dreamer", workdir / "raw" / "dreamer", seed=5, n_subjects=2, n_trials=2,
+        "dreamer", project / "raw" / "dreamer", seed=5, n_subjects=2, n_trials=2,
         stimulus_s=[25, 30], baseline_s=11,
     )  # fmt: skip
-    proc = _snakemake(workdir, CONFIG, "--cores", "2")
+    proc = _snakemake(project, CONFIG, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+    return project
 
 
 def _changed(**changes) -> dict:
@@ -178,16 +189,81 @@ def test_replaced_raw_file_reruns_its_dataset_and_what_follows(done):
     assert _scheduled(done, CONFIG) == Counter()  # same bytes again: nothing to do
 
 
+def _library(project: Path, module: str) -> Path:
+    return project / "src" / "ecgssl" / module
+
+
 def test_edited_model_module_reruns_training_and_what_follows(done):
-    with _edited(REPO / "src" / "ecgssl" / "models.py"):
+    with _edited(_library(done, "models.py")):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
         pretrain_encoder=1,
         extract_features=2,
-        finetune_classifier=3 * len(METHODS) * FOLDS,
+        finetune_classifier=ALL_FINETUNE,
         aggregate_metrics=1,
     )
     assert _scheduled(done, CONFIG) == Counter()  # restored
+
+
+def test_edited_stage_module_reruns_only_its_stage_and_what_follows(done):
+    with _edited(_library(done, "stages/finetune.py")):
+        jobs = _scheduled(done, CONFIG)
+    assert jobs == Counter(finetune_classifier=ALL_FINETUNE, aggregate_metrics=1)
+
+
+def test_edited_shared_stage_module_reruns_every_stage_that_calls_it(done):
+    # provenance: versions() and the JSON sidecars of models and metrics
+    with _edited(_library(done, "stages/provenance.py")):
+        jobs = _scheduled(done, CONFIG)
+    assert jobs == Counter(
+        pretrain_encoder=1,
+        extract_features=2,
+        finetune_classifier=ALL_FINETUNE,
+        aggregate_metrics=1,
+    )
+
+
+def test_edited_seeds_module_reruns_what_draws_seeds(done):
+    with _edited(_library(done, "seeds.py")):
+        jobs = _scheduled(done, CONFIG)
+    assert jobs == Counter(
+        assign_folds=2,
+        pretrain_encoder=1,
+        extract_features=2,
+        finetune_classifier=ALL_FINETUNE,
+        aggregate_metrics=1,
+    )
+
+
+def test_edited_features_module_reruns_features_and_finetuning(done):
+    # normalise_per_subject (feature_norm) lives there and runs in fine-tune jobs
+    with _edited(_library(done, "features.py")):
+        jobs = _scheduled(done, CONFIG)
+    assert jobs == Counter(
+        extract_features=2, finetune_classifier=ALL_FINETUNE, aggregate_metrics=1
+    )
+
+
+def test_edited_metrics_module_reruns_finetuning_and_tables(done):
+    with _edited(_library(done, "metrics.py")):
+        jobs = _scheduled(done, CONFIG)
+    assert jobs == Counter(finetune_classifier=ALL_FINETUNE, aggregate_metrics=1)
+
+
+@pytest.mark.parametrize("module", ["atomic.py", "errors.py", "runlog.py"])
+def test_edited_module_that_cannot_change_results_reruns_nothing(done, module):
+    with _edited(_library(done, module)):
+        assert _scheduled(done, CONFIG) == Counter()
+
+
+def test_moved_project_does_not_rerun(done, tmp_path):
+    """A finished project copied (cp -a) or renamed elsewhere has nothing to do."""
+    moved = tmp_path / "moved"
+    shutil.copytree(done, moved, symlinks=True)  # copy2: contents, modes and times
+    assert _scheduled(moved, CONFIG) == Counter()
+    renamed = tmp_path / "renamed"
+    os.rename(moved, renamed)
+    assert _scheduled(renamed, CONFIG) == Counter()
 
 
 # Growing the study schedules only the new jobs: seeds come from each job's own

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,10 @@ import pytest
 import yaml
 from _snakemake import run_snakemake
 
+from ecgssl.imports import NO_RESULT_MODULES
 from ecgssl.store import read_ecg, read_metadata, read_windows
+
+TRACE_HOOK = Path(__file__).resolve().parent / "import_trace"
 
 TINY = {
     "seed": 7,
@@ -61,12 +65,43 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
+    """The tiny workflow run to the end, each script job recording its imports."""
     workdir = tmp_path_factory.mktemp("workflow")
     (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
-    proc = _snakemake(workdir, "--cores", "2")
+    trace = workdir / "import-trace"
+    trace.mkdir()
+    path = [str(TRACE_HOOK), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {"ECGSSL_IMPORT_TRACE": str(trace), "PYTHONPATH": os.pathsep.join(path)}
+    proc = run_snakemake(workdir, "--cores", "2", env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
     yield workdir
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_every_module_a_job_imports_is_a_code_input_or_cannot_change_results(
+    finished_run,
+):
+    """What the jobs really imported (registry look-ups included) reruns them."""
+    records = [
+        json.loads(p.read_text())
+        for p in (finished_run / "import-trace").glob("*.json")
+    ]
+    assert {r["rule"] for r in records} == {
+        "synthesize_dataset", "window_dataset", "pretrain_encoder",
+        "extract_features", "assign_folds", "finetune_classifier",
+        "aggregate_metrics",
+    }  # fmt: skip
+    checked = 0
+    for record in records:
+        inputs = {Path(p).resolve() for p in record["input"]}
+        for name in record["modules"]:
+            if name in NO_RESULT_MODULES:
+                continue
+            path = Path(record["files"][name]).resolve()
+            assert path in inputs, f"{record['rule']} imported {name}, not a code input"
+            checked += 1
+    assert checked > 50
 
 
 @pytest.mark.slow

@@ -1,38 +1,76 @@
-"""The dataset registry: name -> reader class and synthetic writer.
+"""The dataset registry: name -> reader class and synthetic writer module.
 
 Adding a dataset means adding a reader module under ``ecgssl.readers``, a writer module
-under ``ecgssl.synthetic`` and one entry here.
+under ``ecgssl.synthetic`` and one entry here. The workflow takes each dataset's
+reader and writer modules from this table to know which library files its store
+and its synthetic copy depend on.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ecgssl.errors import ConfigError
 from ecgssl.readers.base import Reader
 
-# name -> (reader module, reader class); the synthetic writer is ecgssl.synthetic.<name>
-REGISTRY: dict[str, tuple[str, str]] = {
-    "dreamer": ("ecgssl.readers.dreamer", "DreamerReader"),
-    "wesad": ("ecgssl.readers.wesad", "WesadReader"),
-    "amigos": ("ecgssl.readers.amigos", "AmigosReader"),
-    "swell": ("ecgssl.readers.swell", "SwellReader"),
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """Where a dataset's code lives.
+
+    Attributes
+    ----------
+    reader_module : str
+        Module holding the reader class.
+    reader_class : str
+        Name of the class implementing :class:`ecgssl.readers.base.Reader`.
+    writer_module : str
+        Module whose ``write(out_dir, *, seed, **options)`` writes a synthetic copy
+        in the dataset's native raw format.
+    """
+
+    reader_module: str
+    reader_class: str
+    writer_module: str
+
+
+REGISTRY: dict[str, DatasetEntry] = {
+    "dreamer": DatasetEntry(
+        "ecgssl.readers.dreamer", "DreamerReader", "ecgssl.synthetic.dreamer"
+    ),
+    "wesad": DatasetEntry(
+        "ecgssl.readers.wesad", "WesadReader", "ecgssl.synthetic.wesad"
+    ),
+    "amigos": DatasetEntry(
+        "ecgssl.readers.amigos", "AmigosReader", "ecgssl.synthetic.amigos"
+    ),
+    "swell": DatasetEntry(
+        "ecgssl.readers.swell", "SwellReader", "ecgssl.synthetic.swell"
+    ),
 }
 DATASETS = tuple(REGISTRY)
 
 
-def _check(name: str) -> None:
+def entry(name: str) -> DatasetEntry:
+    """Return the registry entry of a dataset.
+
+    Raises
+    ------
+    ecgssl.errors.ConfigError
+        For a name that is not registered.
+    """
     if name not in REGISTRY:
         raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return REGISTRY[name]
 
 
 def reader_class(name: str) -> type[Reader]:
     """Return the reader class of a dataset."""
-    _check(name)
-    module, cls = REGISTRY[name]
-    return getattr(importlib.import_module(module), cls)
+    spec = entry(name)
+    return getattr(importlib.import_module(spec.reader_module), spec.reader_class)
 
 
 def open_reader(name: str, root: Path, options: dict[str, Any] | None = None) -> Reader:
@@ -44,6 +82,5 @@ def write_synthetic(
     name: str, out_dir: Path, *, seed: int, **options: Any
 ) -> list[Path]:
     """Write a synthetic copy of a dataset in its native raw format."""
-    _check(name)
-    writer = importlib.import_module(f"ecgssl.synthetic.{name}")
+    writer = importlib.import_module(entry(name).writer_module)
     return writer.write(Path(out_dir), seed=seed, **options)

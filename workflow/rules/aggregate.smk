@@ -10,7 +10,7 @@ rule aggregate_metrics:
     input:
         metrics=finetune_targets(),
         history=f"results/pretext/{PRETEXT_NAME}/history.tsv",
-        code=code("aggregate.py"),
+        code=script_code("aggregate_metrics"),
     output:
         summary=report(
             "results/tables/summary.tsv",

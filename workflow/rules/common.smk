@@ -1,40 +1,38 @@
 # Helpers, target lists and wildcard constraints. No rules here.
+import os
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from ecgssl.config import check_config, check_unique_keys, stable_seed
-from ecgssl.datasets import open_reader
+from ecgssl.datasets import entry, open_reader
+from ecgssl.imports import NO_RESULT_MODULES, module_file, reachable_modules
 
 check_unique_keys(workflow.configfiles)  # YAML keeps the last of two equal keys
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 
 DATASETS = list(config["datasets"])
-SRC = Path(workflow.basedir) / "src" / "ecgssl"
+SRC = Path(workflow.basedir) / "src"
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
 
 
-def code(*modules):
-    """Library modules a rule depends on (edits rerun the rule and what follows)."""
-    return [str(SRC / m) for m in modules]
+def script_code(script, *modules):
+    """Library files a rule's results depend on: edits rerun it and what follows.
 
-
-READER_CODE = {
-    "dreamer": ["readers/dreamer.py", "readers/matlab.py"],
-    "wesad": ["readers/wesad.py", "readers/safe_pickle.py"],
-    "amigos": ["readers/amigos.py", "readers/matlab.py"],
-    "swell": ["readers/swell.py", "readers/poly5.py"],
-}
-WRITER_CODE = {
-    "dreamer": ["synthetic/dreamer.py"],
-    "wesad": ["synthetic/wesad.py", "readers/safe_pickle.py"],
-    "amigos": ["synthetic/amigos.py", "synthetic/dreamer.py"],
-    "swell": ["synthetic/swell.py", "readers/poly5.py"],
-}
+    Derived from the imports of the rule's script (and of extra ``modules`` that it
+    loads by name, e.g. a dataset's reader), minus the modules that cannot change
+    results (``ecgssl.imports.NO_RESULT_MODULES``). Paths are relative to the working
+    directory, so a finished project that is moved or copied does not rerun.
+    """
+    names = reachable_modules(
+        [SCRIPTS / f"{script}.py", *modules], SRC, exclude=NO_RESULT_MODULES
+    )
+    return [os.path.relpath(module_file(name, SRC)) for name in names]
 
 
 def dataset_cfg(dataset):
@@ -59,11 +57,11 @@ def dataset_inputs(wildcards):
 
 
 def reader_code(wildcards):
-    return code(*READER_CODE[wildcards.dataset])
+    return script_code("window_dataset", entry(wildcards.dataset).reader_module)
 
 
 def writer_code(wildcards):
-    return code("synthetic/ecg.py", *WRITER_CODE[wildcards.dataset])
+    return script_code("synthesize_dataset", entry(wildcards.dataset).writer_module)
 
 
 def synthetic_seed(wildcards):

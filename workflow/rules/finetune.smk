@@ -4,7 +4,7 @@
 rule assign_folds:
     input:
         store="results/windows/{dataset}.parquet",
-        code=code("folds.py", "store.py"),
+        code=script_code("assign_folds"),
     output:
         "results/folds/{dataset}/{label}/{protocol}.tsv",
     log:
@@ -27,14 +27,7 @@ rule assign_folds:
 rule finetune_classifier:
     input:
         unpack(finetune_inputs),
-        code=code(
-            "finetune.py",
-            "checkpoint.py",
-            "labels.py",
-            "metrics.py",
-            "models.py",
-            "store.py",
-        ),
+        code=script_code("finetune_classifier"),
     output:
         metrics="results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}/metrics.json",
         predictions="results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}/predictions.parquet",

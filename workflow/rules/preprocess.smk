@@ -26,14 +26,7 @@ rule synthesize_dataset:
 rule window_dataset:
     input:
         raw=dataset_inputs,
-        code=lambda wc: reader_code(wc)
-        + code(
-            "readers/base.py",
-            "signal.py",
-            "store.py",
-            "preprocess.py",
-            "atomic.py",
-        ),
+        code=reader_code,
     output:
         store="results/windows/{dataset}.parquet",
         qc=report(

@@ -4,14 +4,7 @@
 rule pretrain_encoder:
     input:
         stores=expand("results/windows/{dataset}.parquet", dataset=PRETEXT_DATASETS),
-        code=code(
-            "transforms.py",
-            "models.py",
-            "pretext.py",
-            "checkpoint.py",
-            "device.py",
-            "store.py",
-        ),
+        code=script_code("pretrain_encoder"),
     output:
         model="results/pretext/{pretext}/encoder.pt",
         sidecar="results/pretext/{pretext}/encoder.json",
@@ -41,7 +34,7 @@ rule extract_features:
     input:
         model="results/pretext/{pretext}/encoder.pt",
         store="results/windows/{dataset}.parquet",
-        code=code("features.py", "models.py", "store.py", "device.py"),
+        code=script_code("extract_features"),
     output:
         "results/features/{pretext}/{dataset}.npy",
     log:

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecgssl.runlog import setup_logging
-from ecgssl.stages import aggregate_stage
+from ecgssl.stages.aggregate import aggregate_stage
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

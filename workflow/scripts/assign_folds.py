@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecgssl.runlog import setup_logging
-from ecgssl.stages import folds_stage
+from ecgssl.stages.folds import folds_stage
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from ecgssl.device import set_threads
 from ecgssl.runlog import setup_logging
-from ecgssl.stages import finetune_stage
+from ecgssl.stages.finetune import finetune_stage
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

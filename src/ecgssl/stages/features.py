@@ -1,0 +1,53 @@
+"""Features stage: frozen encoder features of every window of a store."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ecgssl.atomic import atomic_path
+from ecgssl.store import iter_ecg
+
+log = logging.getLogger(__name__)
+
+
+def features_stage(
+    model_path: Path,
+    store: Path,
+    out_path: Path,
+    *,
+    device: str,
+    batch_size: int | None = None,
+) -> None:
+    """Frozen features of every window of a store, row-aligned with it (``.npy``)."""
+    from ecgssl.device import select_device
+    from ecgssl.features import extract_features
+    from ecgssl.models import load_encoder
+
+    dev = select_device(device)
+    encoder = load_encoder(model_path, map_location=dev)
+    t0 = time.perf_counter()
+    # streamed block by block: memory is one block of windows, not the whole store
+    parts = [
+        extract_features(encoder, block, device=dev, batch_size=batch_size)
+        for block in iter_ecg(store, batch_size=4096)
+    ]
+    feats = (
+        np.concatenate(parts)
+        if parts
+        else np.zeros((0, encoder.n_features), dtype=np.float32)
+    )
+    seconds = time.perf_counter() - t0
+    log.info(
+        "%s: %d windows -> %s in %.1f s (%.0f windows/s)",
+        store,
+        feats.shape[0],
+        feats.shape,
+        seconds,
+        feats.shape[0] / max(seconds, 1e-9),
+    )
+    with atomic_path(out_path) as tmp, open(tmp, "wb") as f:
+        np.save(f, feats)
