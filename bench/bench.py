@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgssl.device import set_threads
-from ecgssl.models import (
+from ecgssl.data.store import WindowStoreWriter, ecg_memmap, read_windows
+from ecgssl.learning.device import set_threads
+from ecgssl.learning.models import (
     TASK_WEIGHTS,
     Encoder,
     PretextHeads,
@@ -35,10 +36,9 @@ from ecgssl.models import (
     conv_flops_per_signal,
     save_encoder,
 )
-from ecgssl.pretext import _forward_backward, _load_batch
+from ecgssl.learning.pretext import _forward_backward, _load_batch
+from ecgssl.learning.transforms import TransformParams, make_pretext_batch
 from ecgssl.stages.pretext import PRETEXT_CPU_MICRO_BATCH as MICRO
-from ecgssl.store import WindowStoreWriter, ecg_memmap, read_windows
-from ecgssl.transforms import TransformParams, make_pretext_batch
 
 REPO = Path(__file__).resolve().parents[1]
 LENGTH = 2560  # 10 s at 256 Hz
@@ -102,7 +102,7 @@ def write_store(path: Path, n_windows: int, *, n_subjects: int = 10) -> Path:
 def train_steps(
     windows: Any, n_steps: int, *, seed: int = 0, micro_batch: int | None = MICRO
 ) -> list[float]:
-    """Seconds of each full pretext step, as :func:`ecgssl.pretext.pretrain` runs it.
+    """Seconds of each full pretext step, as ``pretrain`` runs it.
 
     Random sorted batch of rows read from ``windows`` (a memmap), the six
     transformations on the fly, forward, loss with L2, backward, Adam step.
@@ -173,8 +173,8 @@ class _InMemory:
 
 def preprocess(tmp: Path, runs: int) -> dict[str, Any]:
     """Seconds of raw 700 Hz WESAD-like ECG turned into windows per wall second."""
-    from ecgssl.datasets import open_reader, write_synthetic
-    from ecgssl.preprocess import PreprocessConfig, build_window_store
+    from ecgssl.data.datasets import open_reader, write_synthetic
+    from ecgssl.data.preprocess import PreprocessConfig, build_window_store
 
     root = tmp / "wesad"
     write_synthetic("wesad", root, seed=1, n_subjects=1, phase_s=300.0)
@@ -267,8 +267,8 @@ def child_pretext(store: Path, steps: int) -> None:
 
 def child_store_build(root: Path) -> None:
     """Build the window store of a WESAD-like recording, as window_dataset does."""
-    from ecgssl.datasets import open_reader
-    from ecgssl.preprocess import PreprocessConfig, build_window_store
+    from ecgssl.data.datasets import open_reader
+    from ecgssl.data.preprocess import PreprocessConfig, build_window_store
 
     build_window_store(
         open_reader("wesad", root),
@@ -289,7 +289,7 @@ def dag_seconds(tmp: Path, runs: int) -> dict[str, Any]:
     """
     import yaml
 
-    from ecgssl.datasets import write_synthetic
+    from ecgssl.data.datasets import write_synthetic
 
     config = yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())
     work = tmp / "dag"
@@ -369,7 +369,7 @@ def main() -> None:
         big = write_store(tmp / "big.parquet", 50_000)
         res["pretext_peak_rss_mb"] = _child(["pretext", str(big), "3"])
         big.unlink()
-        from ecgssl.datasets import write_synthetic
+        from ecgssl.data.datasets import write_synthetic
 
         rec = tmp / "wesad2h"  # 2 h at 700 Hz: 4.65 phases (see synthetic/wesad.py)
         write_synthetic("wesad", rec, seed=2, n_subjects=1, phase_s=7200 / 4.65)

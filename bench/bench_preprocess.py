@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ecgssl.datasets import open_reader, write_synthetic
-from ecgssl.preprocess import PreprocessConfig, build_window_store
+from ecgssl.data.datasets import open_reader, write_synthetic
+from ecgssl.data.preprocess import PreprocessConfig, build_window_store
 
 # per dataset: synthetic writer options at --scale 1 (about 1-2 h of ECG each)
 SIZES = {

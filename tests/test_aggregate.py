@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgssl.aggregate import (
+from ecgssl.evaluation.aggregate import (
     PAPER_TABLE,
     load_metrics,
     paper_comparison,
@@ -19,7 +19,7 @@ from ecgssl.aggregate import (
     plot_pretext_history,
     summarize,
 )
-from ecgssl.errors import DataFormatError
+from ecgssl.util.errors import DataFormatError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

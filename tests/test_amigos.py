@@ -11,9 +11,9 @@ import pytest
 import scipy.io
 from _matfixtures import cell_row, savemat, truncate, write_v73, zero_bytes
 
-from ecgssl.errors import DataFormatError
-from ecgssl.readers.amigos import AmigosReader
-from ecgssl.synthetic import amigos as synth
+from ecgssl.data.readers.amigos import AmigosReader
+from ecgssl.data.synthetic import amigos as synth
+from ecgssl.util.errors import DataFormatError
 
 SMALL = {"n_subjects": 2, "n_trials": 3, "trial_s": (12.0, 16.0)}
 PRE_VARS = ["joined_data", "labels_selfassessment", "labels_ext_annotation", "VideoIDs"]
@@ -304,7 +304,7 @@ def test_original_only_participant(
     _pre(tmp_path, "P02").unlink()
     for prefer in (True, False):
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="ecgssl.readers.amigos"):
+        with caplog.at_level(logging.INFO, logger="ecgssl.data.readers.amigos"):
             recs = [r for r in _read(tmp_path, prefer_original=prefer)]
         p2 = [r for r in recs if r.subject == "P02"]
         assert [r.trial for r in p2] == ["trial_01", "trial_02", "trial_03"]
@@ -322,13 +322,13 @@ def test_timestamp_rate_mismatch_warns(
     path = tmp_path / "Data_Preprocessed_P01" / "Data_Original_P01.mat"
     m = scipy.io.loadmat(path)
     cells = m["ECG_DATA"]
-    with caplog.at_level(logging.WARNING, logger="ecgssl.readers.amigos"):
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.amigos"):
         _read(tmp_path)
     assert "timestamps imply" not in caplog.text
     cells[0, 1][:, 0] = cells[0, 1][0, 0] + 5.0 * np.arange(cells[0, 1].shape[0])
     savemat(path, {"ECG_DATA": cells})
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="ecgssl.readers.amigos"):
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.amigos"):
         recs = _read(tmp_path)
     assert "ECG_DATA{2}: timestamps imply 200.0 Hz" in caplog.text
     assert recs[1].fs == 256.0
@@ -345,7 +345,7 @@ def test_video_id_variants(tmp_path: Path) -> None:
 def test_logs_participants_and_trials(
     nested: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="ecgssl.readers.amigos"):
+    with caplog.at_level(logging.INFO, logger="ecgssl.data.readers.amigos"):
         _read(nested)
     assert "2 participants" in caplog.text
     assert "P01: 3 trials (1 empty)" in caplog.text

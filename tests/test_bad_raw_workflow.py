@@ -15,7 +15,7 @@ import pytest
 import yaml
 from _snakemake import run_snakemake
 
-from ecgssl.datasets import write_synthetic
+from ecgssl.data.datasets import write_synthetic
 
 
 class _Payload:

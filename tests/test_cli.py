@@ -14,8 +14,9 @@ import torch
 
 from ecgssl import __version__
 from ecgssl.cli import main
-from ecgssl.features import extract_features, prepare_windows
-from ecgssl.models import (
+from ecgssl.data.synthetic.ecg import draw_subject, simulate_ecg
+from ecgssl.learning.features import extract_features, prepare_windows
+from ecgssl.learning.models import (
     Encoder,
     PretextHeads,
     PretextNet,
@@ -23,9 +24,8 @@ from ecgssl.models import (
     save_encoder,
     save_pretext_model,
 )
-from ecgssl.pretext import PretextConfig, _evaluate
-from ecgssl.synthetic.ecg import draw_subject, simulate_ecg
-from ecgssl.transforms import TASKS, TransformParams
+from ecgssl.learning.pretext import PretextConfig, _evaluate
+from ecgssl.learning.transforms import TASKS, TransformParams
 
 FS = 500.0
 SMALL = {"filters": (4, 4, 8), "kernels": (8, 4, 4)}

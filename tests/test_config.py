@@ -7,7 +7,7 @@ import yaml
 from snakemake.utils import validate
 
 from ecgssl.config import check_config
-from ecgssl.errors import ConfigError
+from ecgssl.util.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

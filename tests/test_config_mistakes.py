@@ -10,7 +10,7 @@ import yaml
 from _snakemake import run_snakemake
 
 from ecgssl.config import check_unique_keys
-from ecgssl.errors import ConfigError
+from ecgssl.util.errors import ConfigError
 
 GOOD = """\
 seed: 7

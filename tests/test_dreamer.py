@@ -10,9 +10,9 @@ import pytest
 import scipy.io
 from _matfixtures import cell_col, cell_row, savemat, truncate, write_v73, zero_bytes
 
-from ecgssl.errors import DataFormatError
-from ecgssl.readers.dreamer import DreamerReader
-from ecgssl.synthetic import dreamer as synth
+from ecgssl.data.readers.dreamer import DreamerReader
+from ecgssl.data.synthetic import dreamer as synth
+from ecgssl.util.errors import DataFormatError
 
 TOP_FIELDS = (
     "Data",
@@ -167,7 +167,7 @@ def test_counts_read_from_file_not_hard_coded(tmp_path: Path) -> None:
 
 
 def test_logs_what_was_found(synthetic: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="ecgssl.readers.dreamer"):
+    with caplog.at_level(logging.INFO, logger="ecgssl.data.readers.dreamer"):
         _read(synthetic)
     assert "2 subjects" in caplog.text
     assert "s02: 2 trials" in caplog.text

@@ -288,12 +288,12 @@ def test_reach_finds_the_heavy_imports_where_they_are_used():
 
 def test_reach_follows_lazy_and_dynamic_imports(tmp_path):
     script = tmp_path / "script.py"
-    script.write_text("from ecgssl.datasets import write_synthetic\n")
+    script.write_text("from ecgssl.data.datasets import write_synthetic\n")
     reach = Reach().add_script(script)
-    # write_synthetic loads ecgssl.synthetic.<name> through importlib
-    assert "ecgssl.synthetic.swell" in reach.modules
+    # write_synthetic loads ecgssl.data.synthetic.<name> through importlib
+    assert "ecgssl.data.synthetic.swell" in reach.modules
     assert "pandas" in reach.third_party
-    script.write_text("import ecgssl.errors\n")
+    script.write_text("import ecgssl.util.errors\n")
     assert Reach().add_script(script).packages() == set()
 
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from ecgssl.device import THREAD_ENV_VARS, autocast, set_threads
-from ecgssl.models import Encoder, save_encoder
-from ecgssl.store import WindowStoreWriter, read_ecg
+from ecgssl.data.store import WindowStoreWriter, read_ecg
+from ecgssl.learning.device import THREAD_ENV_VARS, autocast, set_threads
+from ecgssl.learning.models import Encoder, save_encoder
 
 LENGTH = 64
 
@@ -87,7 +87,7 @@ def test_autocast_is_bf16_on_cuda_only():
 
 
 def test_pretext_stage_trains_on_one_memmap_not_a_copy(tmp_path, monkeypatch):
-    import ecgssl.pretext
+    import ecgssl.learning.pretext
     from ecgssl.stages.pretext import pretext_stage
 
     a, ecg_a = _store(tmp_path / "a.parquet", 7, seed=1)
@@ -103,7 +103,7 @@ def test_pretext_stage_trains_on_one_memmap_not_a_copy(tmp_path, monkeypatch):
         seen["subjects"] = list(subjects)
         raise Stop
 
-    monkeypatch.setattr(ecgssl.pretext, "pretrain", fake_pretrain)
+    monkeypatch.setattr(ecgssl.learning.pretext, "pretrain", fake_pretrain)
     out = tmp_path / "out"
     with pytest.raises(Stop):
         pretext_stage(
@@ -123,9 +123,9 @@ def test_pretext_stage_trains_on_one_memmap_not_a_copy(tmp_path, monkeypatch):
 
 
 def test_features_stage_streams_the_store(tmp_path, monkeypatch):
+    import ecgssl.data.store
     import ecgssl.stages.features
-    import ecgssl.store
-    from ecgssl.features import extract_features
+    from ecgssl.learning.features import extract_features
     from ecgssl.stages.features import features_stage
 
     store, ecg = _store(tmp_path / "w.parquet", 9)
@@ -137,13 +137,13 @@ def test_features_stage_streams_the_store(tmp_path, monkeypatch):
         raise AssertionError("features_stage must not read the whole store")
 
     assert not hasattr(ecgssl.stages.features, "read_ecg")
-    monkeypatch.setattr(ecgssl.store, "read_ecg", no_whole_read)
+    monkeypatch.setattr(ecgssl.data.store, "read_ecg", no_whole_read)
     features_stage(tmp_path / "enc.pt", store, tmp_path / "f.npy", device="cpu")
     np.testing.assert_allclose(np.load(tmp_path / "f.npy"), expected, rtol=1e-6)
 
 
 def test_extract_features_runs_in_inference_mode():
-    from ecgssl.features import extract_features
+    from ecgssl.learning.features import extract_features
 
     modes = []
 
@@ -159,8 +159,8 @@ def test_extract_features_runs_in_inference_mode():
 
 
 def test_micro_batched_step_equals_one_pass():
-    from ecgssl.models import TASK_WEIGHTS, PretextHeads, PretextNet
-    from ecgssl.pretext import _forward_backward
+    from ecgssl.learning.models import TASK_WEIGHTS, PretextHeads, PretextNet
+    from ecgssl.learning.pretext import _forward_backward
 
     gen = torch.Generator().manual_seed(0)
     signals = torch.randn(14, 128, generator=gen)
@@ -180,7 +180,7 @@ def test_micro_batched_step_equals_one_pass():
 
 
 def test_pretext_stage_micro_batches_on_the_cpu(tmp_path, monkeypatch):
-    import ecgssl.pretext
+    import ecgssl.learning.pretext
     from ecgssl.stages.pretext import PRETEXT_CPU_MICRO_BATCH, pretext_stage
 
     a, _ = _store(tmp_path / "a.parquet", 4)
@@ -193,7 +193,7 @@ def test_pretext_stage_micro_batches_on_the_cpu(tmp_path, monkeypatch):
         seen.update(kwargs)
         raise Stop
 
-    monkeypatch.setattr(ecgssl.pretext, "pretrain", fake_pretrain)
+    monkeypatch.setattr(ecgssl.learning.pretext, "pretrain", fake_pretrain)
     with pytest.raises(Stop):
         pretext_stage(
             [a],
@@ -208,7 +208,7 @@ def test_pretext_stage_micro_batches_on_the_cpu(tmp_path, monkeypatch):
 
 
 def test_pretrain_checks_micro_batch():
-    from ecgssl.pretext import PretextConfig, pretrain
+    from ecgssl.learning.pretext import PretextConfig, pretrain
 
     with pytest.raises(ValueError, match="micro_batch"):
         pretrain(
@@ -222,7 +222,7 @@ def test_pretrain_checks_micro_batch():
 
 
 def test_features_use_small_batches_on_the_cpu():
-    from ecgssl.features import CPU_BATCH, extract_features
+    from ecgssl.learning.features import CPU_BATCH, extract_features
 
     seen = []
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgssl.store import read_windows
-from ecgssl.synthetic import wesad
+from ecgssl.data.store import read_windows
+from ecgssl.data.synthetic import wesad
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,8 +29,8 @@ _BUILD = textwrap.dedent(
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
         cap = int(sys.argv[3])
         resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
-    from ecgssl.datasets import open_reader
-    from ecgssl.preprocess import PreprocessConfig, build_window_store
+    from ecgssl.data.datasets import open_reader
+    from ecgssl.data.preprocess import PreprocessConfig, build_window_store
     cfg = yaml.safe_load(Path(sys.argv[4] if len(sys.argv) > 4 else "config.yaml")
                          .read_text())["preprocess"]
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
@@ -141,9 +141,9 @@ def test_json_and_torch_save_on_full_disk(tmp_path: Path) -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
         import torch
-        from ecgssl.atomic import write_text_atomic
-        from ecgssl.checkpoint import save_checkpoint
-        from ecgssl.models import atomic_torch_save
+        from ecgssl.util.atomic import write_text_atomic
+        from ecgssl.learning.checkpoint import save_checkpoint
+        from ecgssl.learning.models import atomic_torch_save
         out = Path(sys.argv[1])
         state = {"format": "f", "fingerprint": "x", "w": torch.zeros(100_000)}
         for name, write in [
@@ -190,8 +190,8 @@ def _read_only_dir(tmp_path: Path) -> Path:
 
 
 def test_read_only_results_folder(tmp_path: Path) -> None:
-    from ecgssl.atomic import write_text_atomic
-    from ecgssl.errors import EcgSslError
+    from ecgssl.util.atomic import write_text_atomic
+    from ecgssl.util.errors import EcgSslError
 
     target = _read_only_dir(tmp_path)
     try:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ecgssl.features import normalise_per_subject, prepare_windows
-from ecgssl.synthetic.ecg import draw_subject, simulate_ecg
+from ecgssl.data.synthetic.ecg import draw_subject, simulate_ecg
+from ecgssl.learning.features import normalise_per_subject, prepare_windows
 
 
 def test_normalise_per_subject_removes_person_offsets():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from ecgssl.finetune import EmotionHead, FinetuneConfig, train_classifier
+from ecgssl.learning.finetune import EmotionHead, FinetuneConfig, train_classifier
 
 
 class TinyEncoder(nn.Module):
@@ -238,7 +238,7 @@ def test_wrong_shapes_and_arguments():
 
 
 def test_real_encoder_on_full_windows():
-    models = pytest.importorskip("ecgssl.models")
+    models = pytest.importorskip("ecgssl.learning.models")
     encoder = models.Encoder(generator=torch.Generator().manual_seed(0))
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 2560)).astype(np.float32)
@@ -393,7 +393,7 @@ def test_checkpoint_interval_throttles_saves(tmp_path):
 
 def test_checkpoint_fingerprint_names_the_device_type():
     # generator states differ between devices: a CPU checkpoint is not a CUDA one
-    from ecgssl.finetune import _fingerprint
+    from ecgssl.learning.finetune import _fingerprint
 
     x, y = _features(20, 0)
     head = EmotionHead(

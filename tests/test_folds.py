@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from ecgssl.folds import _shuffled_group_splits, assign_folds, stable_seed
+from ecgssl.evaluation.folds import _shuffled_group_splits, assign_folds, stable_seed
 
 
 def _dataset(n_subjects: int = 10, per_subject: int = 12) -> tuple[np.ndarray, ...]:
@@ -143,7 +143,10 @@ def test_stable_seed_known_values():
 
 
 def test_stable_seed_same_in_another_process():
-    code = "from ecgssl.folds import stable_seed; print(stable_seed(7, 'wesad'))"
+    code = (
+        "from ecgssl.evaluation.folds import stable_seed; "
+        "print(stable_seed(7, 'wesad'))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

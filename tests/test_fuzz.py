@@ -16,13 +16,13 @@ import scipy.io
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ecgssl.errors import DataFormatError
-from ecgssl.readers.amigos import AmigosReader
-from ecgssl.readers.dreamer import DreamerReader
-from ecgssl.readers.safe_pickle import load_pickle
-from ecgssl.readers.swell import SwellReader
-from ecgssl.readers.wesad import WesadReader
-from ecgssl.synthetic import amigos, dreamer, swell, wesad
+from ecgssl.data.readers.amigos import AmigosReader
+from ecgssl.data.readers.dreamer import DreamerReader
+from ecgssl.data.readers.safe_pickle import load_pickle
+from ecgssl.data.readers.swell import SwellReader
+from ecgssl.data.readers.wesad import WesadReader
+from ecgssl.data.synthetic import amigos, dreamer, swell, wesad
+from ecgssl.util.errors import DataFormatError
 
 #: Seconds one read may take before the example counts as a hang.
 _HANG_S = 30.0

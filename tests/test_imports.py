@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ecgssl.imports import NO_RESULT_MODULES, module_file, reachable_modules
+from ecgssl.util.imports import NO_RESULT_MODULES, module_file, reachable_modules
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgssl.labels import encode_labels, round_half_up
+from ecgssl.data.labels import encode_labels, round_half_up
 
 
 def test_multiclass_uses_sorted_unique_scores_and_marks_unlabelled():

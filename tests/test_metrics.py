@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ecgssl.metrics import METRIC_KEYS, classification_metrics
+from ecgssl.evaluation.metrics import METRIC_KEYS, classification_metrics
 
 # Hand-computed case (3 classes):
 #   class 0: TP 2, FP 0, FN 1 -> P 1,   R 2/3, F1 0.8

@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from ecgssl.errors import DataFormatError
-from ecgssl.models import (
+from ecgssl.learning.models import (
     TASK_WEIGHTS,
     Encoder,
     PretextHeads,
@@ -22,7 +21,8 @@ from ecgssl.models import (
     save_encoder,
     save_pretext_model,
 )
-from ecgssl.transforms import TransformParams, make_pretext_batch
+from ecgssl.learning.transforms import TransformParams, make_pretext_batch
+from ecgssl.util.errors import DataFormatError
 
 SMALL = {"filters": (4, 6, 8), "kernels": (5, 4, 3)}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgssl.errors import DataFormatError
-from ecgssl.readers.poly5 import read_poly5, write_poly5
+from ecgssl.data.readers.poly5 import read_poly5, write_poly5
+from ecgssl.util.errors import DataFormatError
 
 HEADER = {203: 217, 204: 218}
 # byte offsets of header fields in v2.03 (v2.04: +1)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgssl.preprocess import PreprocessConfig, build_window_store
-from ecgssl.readers.base import Recording
-from ecgssl.store import read_ecg, read_metadata, read_windows
+from ecgssl.data.preprocess import PreprocessConfig, build_window_store
+from ecgssl.data.readers.base import Recording
+from ecgssl.data.store import read_ecg, read_metadata, read_windows
 
 FS_IN = 700.0
 WIN = 2560

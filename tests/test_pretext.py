@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from ecgssl.device import select_device, set_threads
-from ecgssl.errors import ConfigError
-from ecgssl.models import TASK_WEIGHTS, Encoder, PretextHeads, PretextNet
-from ecgssl.pretext import (
+from ecgssl.learning.device import select_device, set_threads
+from ecgssl.learning.models import TASK_WEIGHTS, Encoder, PretextHeads, PretextNet
+from ecgssl.learning.pretext import (
     PretextConfig,
     _evaluate,
     pretrain,
     split_subjects,
 )
-from ecgssl.transforms import TASKS
+from ecgssl.learning.transforms import TASKS
+from ecgssl.util.errors import ConfigError
 
 LENGTH = 256
 SMALL_ENCODER = {"filters": [4, 8, 16], "kernels": [8, 8, 4]}

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from _snakemake import REPO, run_snakemake
 
-from ecgssl.datasets import write_synthetic
+from ecgssl.data.datasets import write_synthetic
 
 pytestmark = pytest.mark.slow
 
@@ -194,7 +194,7 @@ def _library(project: Path, module: str) -> Path:
 
 
 def test_edited_model_module_reruns_training_and_what_follows(done):
-    with _edited(_library(done, "models.py")):
+    with _edited(_library(done, "learning/models.py")):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
         pretrain_encoder=1,
@@ -224,7 +224,7 @@ def test_edited_shared_stage_module_reruns_every_stage_that_calls_it(done):
 
 
 def test_edited_seeds_module_reruns_what_draws_seeds(done):
-    with _edited(_library(done, "seeds.py")):
+    with _edited(_library(done, "util/seeds.py")):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
         assign_folds=2,
@@ -237,7 +237,7 @@ def test_edited_seeds_module_reruns_what_draws_seeds(done):
 
 def test_edited_features_module_reruns_features_and_finetuning(done):
     # normalise_per_subject (feature_norm) lives there and runs in fine-tune jobs
-    with _edited(_library(done, "features.py")):
+    with _edited(_library(done, "learning/features.py")):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
         extract_features=2, finetune_classifier=ALL_FINETUNE, aggregate_metrics=1
@@ -245,12 +245,14 @@ def test_edited_features_module_reruns_features_and_finetuning(done):
 
 
 def test_edited_metrics_module_reruns_finetuning_and_tables(done):
-    with _edited(_library(done, "metrics.py")):
+    with _edited(_library(done, "evaluation/metrics.py")):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(finetune_classifier=ALL_FINETUNE, aggregate_metrics=1)
 
 
-@pytest.mark.parametrize("module", ["atomic.py", "errors.py", "runlog.py"])
+@pytest.mark.parametrize(
+    "module", ["util/atomic.py", "util/errors.py", "util/runlog.py"]
+)
 def test_edited_module_that_cannot_change_results_reruns_nothing(done, module):
     with _edited(_library(done, module)):
         assert _scheduled(done, CONFIG) == Counter()

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgssl.errors import DataFormatError
-from ecgssl.readers.safe_pickle import load_pickle
-from ecgssl.synthetic.wesad import py2_pickle_dumps
+from ecgssl.data.readers.safe_pickle import load_pickle
+from ecgssl.data.synthetic.wesad import py2_pickle_dumps
+from ecgssl.util.errors import DataFormatError
 
 
 class _Payload:

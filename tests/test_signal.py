@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.signal import butter, sosfiltfilt
 
-from ecgssl.signal import (
+from ecgssl.data.signal import (
     FilterSpec,
     filter_ecg,
     interpolate_nans,

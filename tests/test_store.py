@@ -5,8 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ecgssl.errors import DataFormatError
-from ecgssl.store import (
+from ecgssl.data.store import (
     WindowStoreWriter,
     ecg_memmap,
     iter_ecg,
@@ -15,6 +14,7 @@ from ecgssl.store import (
     read_windows,
     window_schema,
 )
+from ecgssl.util.errors import DataFormatError
 
 
 def _rows(n, subject="s01"):

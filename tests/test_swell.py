@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgssl.errors import DataFormatError
-from ecgssl.readers.poly5 import read_poly5, write_poly5
-from ecgssl.readers.swell import STRESS_CODES, SwellReader, parse_swell_name
-from ecgssl.synthetic import swell as synth
+from ecgssl.data.readers.poly5 import read_poly5, write_poly5
+from ecgssl.data.readers.swell import STRESS_CODES, SwellReader, parse_swell_name
+from ecgssl.data.synthetic import swell as synth
+from ecgssl.util.errors import DataFormatError
 
 FS = 128
 BLOCK_S = 10.0
@@ -159,7 +159,7 @@ def test_round_trip(archive: Path, caplog: pytest.LogCaptureFixture):
     assert len(files) == 12
     assert archive / OVERVIEW in files
     assert archive / REPORTS in files
-    with caplog.at_level(logging.INFO, logger="ecgssl.readers.swell"):
+    with caplog.at_level(logging.INFO, logger="ecgssl.data.readers.swell"):
         recs = list(reader.recordings())
     assert "3 subjects" in caplog.text
     keys = [(r.subject, r.trial) for r in recs]
@@ -218,7 +218,7 @@ def test_unparseable_and_lowercase_names(copy: Path, caplog: pytest.LogCaptureFi
     phys = copy / PHYS
     (phys / "pp1_18-9-2012_c3.S00").rename(phys / "pp1_18-9-2012_c3.s00")
     shutil.copy(phys / "pp1_18-9-2012_c1.S00", phys / "calibration.S00")
-    with caplog.at_level(logging.WARNING, logger="ecgssl.readers.swell"):
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.swell"):
         files = SwellReader(copy).files()
     assert phys / "pp1_18-9-2012_c3.s00" in files
     assert phys / "calibration.S00" not in files
@@ -239,7 +239,7 @@ def test_duplicated_subject_block(copy: Path):
 
 def test_missing_workbooks_give_none(copy: Path, caplog: pytest.LogCaptureFixture):
     (copy / OVERVIEW).unlink()
-    with caplog.at_level(logging.WARNING, logger="ecgssl.readers.swell"):
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.swell"):
         recs = _by_key(copy)
     assert "no overview workbook" in caplog.text
     assert all(r.labels["stress"] is None for r in recs.values())

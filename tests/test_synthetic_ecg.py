@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage, signal, stats
 
-from ecgssl.synthetic.ecg import (
+from ecgssl.data.synthetic.ecg import (
     SubjectProfile,
     draw_subject,
     simulate_ecg,

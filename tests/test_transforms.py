@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ecgssl.transforms import (
+from ecgssl.learning.transforms import (
     TASKS,
     TransformParams,
     add_noise,

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgssl.errors import DataFormatError
-from ecgssl.readers.safe_pickle import load_pickle
-from ecgssl.readers.wesad import WesadReader
-from ecgssl.synthetic import wesad as synth
+from ecgssl.data.readers.safe_pickle import load_pickle
+from ecgssl.data.readers.wesad import WesadReader
+from ecgssl.data.synthetic import wesad as synth
+from ecgssl.util.errors import DataFormatError
 
 PHASE_S = 10.0
 
@@ -168,7 +168,7 @@ def test_writer_validates_arguments(tmp_path: Path):
 def test_round_trip(archive: Path, caplog: pytest.LogCaptureFixture):
     reader = WesadReader(archive)
     assert reader.files() == [archive / "S2" / "S2.pkl", archive / "S3" / "S3.pkl"]
-    with caplog.at_level(logging.INFO, logger="ecgssl.readers.wesad"):
+    with caplog.at_level(logging.INFO, logger="ecgssl.data.readers.wesad"):
         recs = list(reader.recordings())
     assert [r.subject for r in recs] == ["S02", "S03"]
     assert "S02" in caplog.text
@@ -208,7 +208,7 @@ def test_reader_ignores_side_files_and_warns_on_folder_without_pickle(
     (root / "S5" / "S5_readme.txt").write_text("no pickle here")
     (root / "S2" / "S2_E4_Data.zip").write_bytes(b"PK")
     (root / "S2" / "S2_respiban.txt").write_text("# OpenSignals")
-    with caplog.at_level(logging.WARNING, logger="ecgssl.readers.wesad"):
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.wesad"):
         files = WesadReader(root).files()
     assert [f.name for f in files] == ["S2.pkl", "S3.pkl"]
     assert "S5" in caplog.text
@@ -328,7 +328,7 @@ def test_duplicated_subject(tmp_path: Path):
 
 def test_subject_field_mismatch_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     _plant(tmp_path, _valid_blob(subject="S9"))
-    with caplog.at_level(logging.WARNING, logger="ecgssl.readers.wesad"):
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.wesad"):
         (rec,) = WesadReader(tmp_path).recordings()
     assert rec.subject == "S02"
     assert "'S9'" in caplog.text

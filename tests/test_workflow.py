@@ -13,8 +13,8 @@ import pytest
 import yaml
 from _snakemake import run_snakemake
 
-from ecgssl.imports import NO_RESULT_MODULES
-from ecgssl.store import read_ecg, read_metadata, read_windows
+from ecgssl.data.store import read_ecg, read_metadata, read_windows
+from ecgssl.util.imports import NO_RESULT_MODULES
 
 TRACE_HOOK = Path(__file__).resolve().parent / "import_trace"
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ecgssl import __version__
-from ecgssl.errors import DataFormatError, EcgSslError
+from ecgssl.util.errors import DataFormatError, EcgSslError
 
 __all__ = ["main", "pretext_accuracy", "read_npy"]
 
@@ -89,7 +89,7 @@ def read_npy(path: str | Path) -> np.ndarray:
     ------
     FileNotFoundError
         If ``path`` is not an existing file.
-    ecgssl.errors.DataFormatError
+    ecgssl.util.errors.DataFormatError
         If it is not a ``.npy`` file, holds Python objects (pickled data), has a
         non-numeric dtype or the wrong number of dimensions, or is empty.
     """
@@ -131,7 +131,9 @@ def read_npy(path: str | Path) -> np.ndarray:
 
 def _load_windows(path: Path, fs: float) -> np.ndarray:
     """Read and preprocess the input; every failure becomes a :class:`CliError`."""
-    from ecgssl.features import prepare_windows  # scipy.signal: only where needed
+    from ecgssl.learning.features import (
+        prepare_windows,  # scipy.signal: only where needed
+    )
 
     x = read_npy(path)
     kind = "recording" if x.ndim == 1 else "windows"
@@ -147,7 +149,7 @@ def _load_windows(path: Path, fs: float) -> np.ndarray:
 
 
 def _device(preference: str) -> torch.device:
-    from ecgssl.device import select_device
+    from ecgssl.learning.device import select_device
 
     try:
         return select_device(preference)
@@ -157,7 +159,7 @@ def _device(preference: str) -> torch.device:
 
 def _transform_params(meta: dict[str, Any], path: Path) -> Any:
     """The transform parameters stored in a model's meta config, else the defaults."""
-    from ecgssl.transforms import TransformParams
+    from ecgssl.learning.transforms import TransformParams
 
     config = meta.get("config")
     stored = config.get("transforms") if isinstance(config, dict) else None
@@ -184,7 +186,8 @@ def pretext_accuracy(
 ) -> dict[str, float]:
     """Per-task accuracy of the pretext heads on transformed windows.
 
-    Same definition as the validation accuracy of :func:`ecgssl.pretext.pretrain`:
+    Same definition as the validation accuracy of
+    :func:`ecgssl.learning.pretext.pretrain`:
     head ``k`` is right on a signal when ``sigmoid(logit) > 0.5`` equals the one-hot
     target ``k``, counted over all ``7 * n_windows`` signals.
 
@@ -194,7 +197,7 @@ def pretext_accuracy(
         Encoder plus heads: ``(n, length)`` -> ``(n, 7)`` logits; run in eval mode.
     windows : np.ndarray, shape (n_windows, length)
         Preprocessed windows.
-    params : ecgssl.transforms.TransformParams
+    params : ecgssl.learning.transforms.TransformParams
         Transformation parameters.
     generator : torch.Generator
         Source of all randomness of the transformations.
@@ -206,9 +209,9 @@ def pretext_accuracy(
     Returns
     -------
     dict of str to float
-        Accuracy in [0, 1] per task, in :data:`ecgssl.transforms.TASKS` order.
+        Accuracy in [0, 1] per task, in :data:`ecgssl.learning.transforms.TASKS` order.
     """
-    from ecgssl.transforms import TASKS, make_pretext_batch
+    from ecgssl.learning.transforms import TASKS, make_pretext_batch
 
     if windows.ndim != 2 or windows.shape[0] == 0:
         raise ValueError(f"windows must be non-empty 2-D, got shape {windows.shape}")
@@ -232,9 +235,9 @@ def pretext_accuracy(
 
 
 def _cmd_features(args: argparse.Namespace) -> dict[str, Any]:
-    from ecgssl.atomic import atomic_path
-    from ecgssl.features import extract_features
-    from ecgssl.models import load_encoder
+    from ecgssl.learning.features import extract_features
+    from ecgssl.learning.models import load_encoder
+    from ecgssl.util.atomic import atomic_path
 
     device = _device(args.device)
     encoder = load_encoder(args.model, map_location=device)
@@ -254,7 +257,7 @@ def _cmd_features(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_pretext_check(args: argparse.Namespace) -> dict[str, Any]:
-    from ecgssl.models import PretextNet, load_pretext_model
+    from ecgssl.learning.models import PretextNet, load_pretext_model
 
     device = _device(args.device)
     encoder, heads, meta = load_pretext_model(args.model, map_location=device)

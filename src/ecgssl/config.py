@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from ecgssl.errors import ConfigError
-from ecgssl.seeds import stable_seed
+from ecgssl.util.errors import ConfigError
+from ecgssl.util.seeds import stable_seed
 
 __all__ = ["check_config", "check_unique_keys", "stable_seed"]
 

@@ -5,8 +5,8 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from ecgssl.config import check_config, check_unique_keys, stable_seed
-from ecgssl.datasets import entry, open_reader
-from ecgssl.imports import NO_RESULT_MODULES, module_file, reachable_modules
+from ecgssl.data.datasets import entry, open_reader
+from ecgssl.util.imports import NO_RESULT_MODULES, module_file, reachable_modules
 
 check_unique_keys(workflow.configfiles)  # YAML keeps the last of two equal keys
 validate(config, "../schemas/config.schema.yaml")
@@ -26,7 +26,7 @@ def script_code(script, *modules):
 
     Derived from the imports of the rule's script (and of extra ``modules`` that it
     loads by name, e.g. a dataset's reader), minus the modules that cannot change
-    results (``ecgssl.imports.NO_RESULT_MODULES``). Paths are relative to the working
+    results (``ecgssl.util.imports.NO_RESULT_MODULES``). Paths are relative to the working
     directory, so a finished project that is moved or copied does not rerun.
     """
     names = reachable_modules(

@@ -3,8 +3,8 @@
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecgssl.runlog import setup_logging
 from ecgssl.stages.folds import folds_stage
+from ecgssl.util.runlog import setup_logging
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

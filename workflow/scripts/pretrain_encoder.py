@@ -3,9 +3,9 @@
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecgssl.device import set_threads
-from ecgssl.runlog import setup_logging
+from ecgssl.learning.device import set_threads
 from ecgssl.stages.pretext import pretext_stage
+from ecgssl.util.runlog import setup_logging
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -4,8 +4,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecgssl.datasets import write_synthetic
-from ecgssl.runlog import setup_logging
+from ecgssl.data.datasets import write_synthetic
+from ecgssl.util.runlog import setup_logging
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

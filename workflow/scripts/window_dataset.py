@@ -3,9 +3,9 @@
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecgssl.datasets import open_reader
-from ecgssl.preprocess import PreprocessConfig, build_window_store
-from ecgssl.runlog import setup_logging
+from ecgssl.data.datasets import open_reader
+from ecgssl.data.preprocess import PreprocessConfig, build_window_store
+from ecgssl.util.runlog import setup_logging
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from ecgssl.atomic import atomic_path, write_text_atomic
 from ecgssl.stages.provenance import write_json
+from ecgssl.util.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def aggregate_stage(
     With ``config_path``, the resolved workflow configuration is written there too
     (for the report: every result traceable to its config).
     """
-    from ecgssl.aggregate import (
+    from ecgssl.evaluation.aggregate import (
         GROUP_KEYS,
         load_metrics,
         paper_comparison,
@@ -42,7 +42,7 @@ def aggregate_stage(
         plot_pretext_history,
         summarize,
     )
-    from ecgssl.metrics import METRIC_KEYS
+    from ecgssl.evaluation.metrics import METRIC_KEYS
 
     df = load_metrics(metrics_paths)
     summary = summarize(df)

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgssl.atomic import atomic_path
+from ecgssl.data.store import read_ecg, read_windows
 from ecgssl.stages.provenance import versions, write_json
-from ecgssl.store import read_ecg, read_windows
+from ecgssl.util.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,13 @@ def finetune_stage(
     """
     import torch
 
-    from ecgssl.checkpoint import remove_checkpoint
-    from ecgssl.device import select_device
-    from ecgssl.features import normalise_per_subject
-    from ecgssl.finetune import FinetuneConfig, train_classifier
-    from ecgssl.labels import encode_labels
-    from ecgssl.metrics import classification_metrics
-    from ecgssl.models import Encoder, load_encoder
+    from ecgssl.data.labels import encode_labels
+    from ecgssl.evaluation.metrics import classification_metrics
+    from ecgssl.learning.checkpoint import remove_checkpoint
+    from ecgssl.learning.device import select_device
+    from ecgssl.learning.features import normalise_per_subject
+    from ecgssl.learning.finetune import FinetuneConfig, train_classifier
+    from ecgssl.learning.models import Encoder, load_encoder
 
     method, label, fold = job["method"], job["label"], int(job["fold"])
     dev = select_device(device)

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgssl.atomic import atomic_path
+from ecgssl.data.store import ecg_memmap, read_windows
 from ecgssl.stages.provenance import versions, write_json
-from ecgssl.store import ecg_memmap, read_windows
+from ecgssl.util.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ def pretext_stage(
     checkpoint_path: Path | None = None,
 ) -> None:
     """Pretrain the encoder on the union of the stores' windows."""
-    from ecgssl.device import select_device
-    from ecgssl.models import save_pretext_model
-    from ecgssl.pretext import PretextConfig, pretrain
+    from ecgssl.learning.device import select_device
+    from ecgssl.learning.models import save_pretext_model
+    from ecgssl.learning.pretext import PretextConfig, pretrain
 
     cfg = PretextConfig.from_dict(config)
     dev = select_device(device)
@@ -77,6 +77,6 @@ def pretext_stage(
         history.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     write_json(sidecar_path, meta)
     if checkpoint_path is not None:
-        from ecgssl.checkpoint import remove_checkpoint
+        from ecgssl.learning.checkpoint import remove_checkpoint
 
         remove_checkpoint(checkpoint_path)

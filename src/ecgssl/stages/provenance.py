@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ecgssl import __version__
-from ecgssl.atomic import write_text_atomic
+from ecgssl.util.atomic import write_text_atomic
 
 
 def versions(device: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgssl.errors import DataFormatError
+from ecgssl.util.errors import DataFormatError
 
 __all__ = ["ALLOWED_GLOBALS", "load_pickle"]
 

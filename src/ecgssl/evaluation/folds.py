@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import GroupKFold, KFold
 
-from ecgssl.seeds import stable_seed
+from ecgssl.util.seeds import stable_seed
 
 __all__ = ["PROTOCOLS", "assign_folds", "stable_seed"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ecgssl.models import atomic_torch_save
+from ecgssl.learning.models import atomic_torch_save
 
 __all__ = ["load_checkpoint", "previous_path", "remove_checkpoint", "save_checkpoint"]
 

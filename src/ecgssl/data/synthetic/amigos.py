@@ -49,8 +49,8 @@ from typing import Any
 import numpy as np
 from scipy.signal import resample_poly
 
-from ecgssl.synthetic.dreamer import save_mat_v5
-from ecgssl.synthetic.ecg import SubjectProfile, draw_subject, simulate_ecg
+from ecgssl.data.synthetic.dreamer import save_mat_v5
+from ecgssl.data.synthetic.ecg import SubjectProfile, draw_subject, simulate_ecg
 
 __all__ = ["VIDEO_IDS", "quirk_slots", "write"]
 

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ecgssl.errors import EcgSslError
+from ecgssl.util.errors import EcgSslError
 
 
 @contextlib.contextmanager

@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ecgssl.errors import DataFormatError
-from ecgssl.readers.base import Recording
-from ecgssl.readers.matlab import load_mat_v5
+from ecgssl.data.readers.base import Recording
+from ecgssl.data.readers.matlab import load_mat_v5
+from ecgssl.util.errors import DataFormatError
 
 __all__ = ["AmigosReader"]
 

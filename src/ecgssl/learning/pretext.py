@@ -17,10 +17,9 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from ecgssl.checkpoint import load_checkpoint, save_checkpoint
-from ecgssl.device import autocast
-from ecgssl.errors import ConfigError, DataFormatError
-from ecgssl.models import (
+from ecgssl.learning.checkpoint import load_checkpoint, save_checkpoint
+from ecgssl.learning.device import autocast
+from ecgssl.learning.models import (
     TASK_WEIGHTS,
     Encoder,
     PretextHeads,
@@ -29,8 +28,9 @@ from ecgssl.models import (
     l2_penalty,
     pretext_loss,
 )
-from ecgssl.seeds import stable_seed
-from ecgssl.transforms import TASKS, TransformParams, make_pretext_batch
+from ecgssl.learning.transforms import TASKS, TransformParams, make_pretext_batch
+from ecgssl.util.errors import ConfigError, DataFormatError
+from ecgssl.util.seeds import stable_seed
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -70,14 +70,14 @@ class PretextConfig:
     dropout : float
         Dropout rate in the heads.
     task_weights : tuple of float
-        Loss weight of each head, in :data:`ecgssl.transforms.TASKS` order.
+        Loss weight of each head, in :data:`ecgssl.learning.transforms.TASKS` order.
     val_fraction : float
         Share of subjects held out for validation (at least one subject when there
         are two or more and the share is > 0).
     transforms : TransformParams
         Transformation parameters (a dict is converted).
     encoder : dict
-        Overrides of :class:`ecgssl.models.Encoder` arguments (``filters``,
+        Overrides of :class:`ecgssl.learning.models.Encoder` arguments (``filters``,
         ``kernels``, ``pool``, ``pool_stride``, ``negative_slope``); empty = the
         paper's network.
     """
@@ -160,7 +160,7 @@ class PretextConfig:
 
         Raises
         ------
-        ecgssl.errors.ConfigError
+        ecgssl.util.errors.ConfigError
             On unknown keys (including inside ``transforms``) or invalid values; the
             message names the key.
         """
@@ -239,7 +239,7 @@ class PretrainResult:
     config: PretextConfig
 
     def meta(self) -> dict[str, Any]:
-        """JSON-serialisable provenance for :func:`ecgssl.models.save_pretext_model`."""
+        """JSON-serialisable provenance for ``models.save_pretext_model``."""
         from ecgssl import __version__
 
         return {

@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ecgssl.atomic import atomic_path
-from ecgssl.errors import DataFormatError
+from ecgssl.util.atomic import atomic_path
+from ecgssl.util.errors import DataFormatError
 
 __all__ = [
     "FORMAT",
@@ -295,7 +295,7 @@ def ecg_memmap(stores: Sequence[str | Path], path: str | Path) -> np.memmap:
 
     Raises
     ------
-    ecgssl.errors.DataFormatError
+    ecgssl.util.errors.DataFormatError
         If the stores' window sizes differ (field ``"ecg"``).
     """
     stores = [Path(s) for s in stores]

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecgssl.device import autocast
-from ecgssl.readers.base import Recording
+from ecgssl.data.readers.base import Recording
+from ecgssl.learning.device import autocast
 
 if TYPE_CHECKING:
-    from ecgssl.preprocess import PreprocessConfig
+    from ecgssl.data.preprocess import PreprocessConfig
 
 __all__ = ["CPU_BATCH", "GPU_BATCH", "extract_features", "prepare_windows"]
 
@@ -27,7 +27,7 @@ def prepare_windows(
     ----------
     x : np.ndarray, shape (n_samples,) or (n_windows, n_samples_per_window)
         A 1-D recording, or an array of windows (each ``window_s`` seconds at ``fs``).
-        Both go through :func:`ecgssl.preprocess.process_subject`: resampling,
+        Both go through :func:`ecgssl.data.preprocess.process_subject`: resampling,
         zero-phase filtering, one z-score over all of the input, windowing and QC.
         Windows of a recording that fail QC (missing, clipped or flat samples) are
         dropped; for an array of windows that is an error, so that output rows stay
@@ -44,7 +44,7 @@ def prepare_windows(
     """
     # scipy.signal and MNE only here: fine-tune jobs import this module for
     # normalise_per_subject and should not pay for them
-    from ecgssl.preprocess import PreprocessConfig, process_subject
+    from ecgssl.data.preprocess import PreprocessConfig, process_subject
 
     cfg = config or PreprocessConfig()
     x = np.asarray(x, dtype=np.float64)

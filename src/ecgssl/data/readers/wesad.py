@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ecgssl.errors import DataFormatError
-from ecgssl.readers.base import Recording
-from ecgssl.readers.safe_pickle import load_pickle
+from ecgssl.data.readers.base import Recording
+from ecgssl.data.readers.safe_pickle import load_pickle
+from ecgssl.util.errors import DataFormatError
 
 __all__ = ["FS", "WesadReader"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import scipy.io
 from scipy.io.matlab import MatReadError
 
-from ecgssl.errors import DataFormatError
+from ecgssl.util.errors import DataFormatError
 
 __all__ = ["load_mat_v5"]
 

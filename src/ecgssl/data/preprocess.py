@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ecgssl import __version__
-from ecgssl.atomic import atomic_path
-from ecgssl.readers.base import Reader, Recording
-from ecgssl.signal import (
+from ecgssl.data.readers.base import Reader, Recording
+from ecgssl.data.signal import (
     FilterSpec,
     filter_ecg,
     interpolate_nans,
@@ -35,7 +34,8 @@ from ecgssl.signal import (
     saturation_mask,
     window_starts,
 )
-from ecgssl.store import WindowStoreWriter, file_digest
+from ecgssl.data.store import WindowStoreWriter, file_digest
+from ecgssl.util.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class QCConfig:
 
     ``flat_std``: a window whose z-scored standard deviation is below this is flat.
     ``clip_run``: a run of at least this many identical raw samples at the recording's
-    extreme value is clipping (see :func:`ecgssl.signal.saturation_mask`).
+    extreme value is clipping (see :func:`ecgssl.data.signal.saturation_mask`).
     """
 
     flat_std: float = 0.05

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ecgssl.errors import DataFormatError
+from ecgssl.util.errors import DataFormatError
 
 __all__ = ["Poly5", "read_poly5", "write_poly5"]
 

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgssl.synthetic.ecg import draw_subject, simulate_ecg
+from ecgssl.data.synthetic.ecg import draw_subject, simulate_ecg
 
 __all__ = ["FS_CHEST", "py2_pickle_dumps", "subject_numbers", "write"]
 
@@ -326,7 +326,7 @@ def _readme(number: int, rng: np.random.Generator) -> str:
         f"Gender: {rng.choice(['male', 'female'])}\n"
         "Dominant hand: right\n\n"
         "### Additional notes ###\n"
-        f"Synthetic subject S{number} written by ecgssl.synthetic.wesad.\n"
+        f"Synthetic subject S{number} written by ecgssl.data.synthetic.wesad.\n"
     )
 
 

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ecgssl.atomic import atomic_path
-from ecgssl.errors import DataFormatError, EcgSslError
+from ecgssl.util.atomic import atomic_path
+from ecgssl.util.errors import DataFormatError, EcgSslError
 
 __all__ = [
     "FORMAT",
@@ -30,7 +30,7 @@ __all__ = [
     "save_pretext_model",
 ]
 
-#: Loss weights of the seven heads, in :data:`ecgssl.transforms.TASKS` order.
+#: Loss weights of the seven heads, in :data:`ecgssl.learning.transforms.TASKS` order.
 TASK_WEIGHTS: tuple[float, ...] = (0.195, 0.195, 0.195, 0.0125, 0.0125, 0.195, 0.195)
 
 #: Value of the ``"format"`` key of the files :func:`save_encoder` writes.
@@ -685,7 +685,7 @@ def load_encoder(path: str | Path, map_location: Any = "cpu") -> Encoder:
 
     Raises
     ------
-    ecgssl.errors.DataFormatError
+    ecgssl.util.errors.DataFormatError
         If the file is not an encoder file (not a torch file, needs arbitrary objects
         to unpickle, missing keys, wrong shapes), with field ``"state_dict"``.
     """
@@ -718,7 +718,7 @@ def load_pretext_model(
 
     Raises
     ------
-    ecgssl.errors.DataFormatError
+    ecgssl.util.errors.DataFormatError
         As :func:`load_encoder`, or if the file holds no heads.
     """
     obj = _read(path, map_location)

@@ -14,9 +14,9 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from ecgssl.atomic import atomic_path
-from ecgssl.errors import DataFormatError
-from ecgssl.metrics import METRIC_KEYS
+from ecgssl.evaluation.metrics import METRIC_KEYS
+from ecgssl.util.atomic import atomic_path
+from ecgssl.util.errors import DataFormatError
 
 __all__ = [
     "GROUP_KEYS",

@@ -26,9 +26,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ecgssl.errors import DataFormatError
-from ecgssl.readers.base import Recording
-from ecgssl.readers.poly5 import read_poly5
+from ecgssl.data.readers.base import Recording
+from ecgssl.data.readers.poly5 import read_poly5
+from ecgssl.util.errors import DataFormatError
 
 __all__ = ["STRESS_CODES", "SwellReader", "parse_swell_name"]
 

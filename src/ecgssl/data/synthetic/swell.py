@@ -22,7 +22,7 @@ Files are Poly5 v2.03 at ``fs`` (2048 Hz in the real data) with 10 logical
 channels in µV and identity calibration (0, 1, 0, 1): 1-6 small noise ("ExG 1-5",
 "Aux 1"), 7 skin conductance (EDA, rising with arousal), 8 heart (ECG), 9 skin
 conductance filtered, 10 heart filtered (1 s moving average removed). The ECG comes
-from :mod:`ecgssl.synthetic.ecg` in mV and is stored x1000 in µV.
+from :mod:`ecgssl.data.synthetic.ecg` in mV and is stored x1000 in µV.
 
 Self-reports (SAM 1-9 integers) are drawn per block from the condition (means
 arousal/valence: N 3.5/6.0, T 6.5/4.0, I 5.5/4.5) plus a per-participant offset
@@ -47,8 +47,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecgssl.readers.poly5 import write_poly5
-from ecgssl.synthetic.ecg import draw_subject, simulate_ecg
+from ecgssl.data.readers.poly5 import write_poly5
+from ecgssl.data.synthetic.ecg import draw_subject, simulate_ecg
 
 __all__ = ["CHANNEL_NAMES", "PHYSIOLOGY_DIR", "write", "write_xlsx"]
 

@@ -1,9 +1,9 @@
 """The dataset registry: name -> reader class and synthetic writer module.
 
-Adding a dataset means adding a reader module under ``ecgssl.readers``, a writer module
-under ``ecgssl.synthetic`` and one entry here. The workflow takes each dataset's
-reader and writer modules from this table to know which library files its store
-and its synthetic copy depend on.
+Adding a dataset means adding a reader module under ``ecgssl.data.readers``, a
+writer module under ``ecgssl.data.synthetic`` and one entry here. The workflow takes
+each dataset's reader and writer modules from this table to know which library files
+its store and its synthetic copy depend on.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecgssl.errors import ConfigError
-from ecgssl.readers.base import Reader
+from ecgssl.data.readers.base import Reader
+from ecgssl.util.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class DatasetEntry:
     reader_module : str
         Module holding the reader class.
     reader_class : str
-        Name of the class implementing :class:`ecgssl.readers.base.Reader`.
+        Name of the class implementing :class:`ecgssl.data.readers.base.Reader`.
     writer_module : str
         Module whose ``write(out_dir, *, seed, **options)`` writes a synthetic copy
         in the dataset's native raw format.
@@ -39,16 +39,16 @@ class DatasetEntry:
 
 REGISTRY: dict[str, DatasetEntry] = {
     "dreamer": DatasetEntry(
-        "ecgssl.readers.dreamer", "DreamerReader", "ecgssl.synthetic.dreamer"
+        "ecgssl.data.readers.dreamer", "DreamerReader", "ecgssl.data.synthetic.dreamer"
     ),
     "wesad": DatasetEntry(
-        "ecgssl.readers.wesad", "WesadReader", "ecgssl.synthetic.wesad"
+        "ecgssl.data.readers.wesad", "WesadReader", "ecgssl.data.synthetic.wesad"
     ),
     "amigos": DatasetEntry(
-        "ecgssl.readers.amigos", "AmigosReader", "ecgssl.synthetic.amigos"
+        "ecgssl.data.readers.amigos", "AmigosReader", "ecgssl.data.synthetic.amigos"
     ),
     "swell": DatasetEntry(
-        "ecgssl.readers.swell", "SwellReader", "ecgssl.synthetic.swell"
+        "ecgssl.data.readers.swell", "SwellReader", "ecgssl.data.synthetic.swell"
     ),
 }
 DATASETS = tuple(REGISTRY)
@@ -59,7 +59,7 @@ def entry(name: str) -> DatasetEntry:
 
     Raises
     ------
-    ecgssl.errors.ConfigError
+    ecgssl.util.errors.ConfigError
         For a name that is not registered.
     """
     if name not in REGISTRY:

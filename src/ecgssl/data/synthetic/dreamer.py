@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import scipy.io
 
-from ecgssl.synthetic.ecg import draw_subject, simulate_ecg
+from ecgssl.data.synthetic.ecg import draw_subject, simulate_ecg
 
 __all__ = ["EEG_ELECTRODES", "save_mat_v5", "write"]
 

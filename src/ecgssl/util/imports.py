@@ -24,15 +24,16 @@ __all__ = ["NO_RESULT_MODULES", "PACKAGE", "module_file", "reachable_modules"]
 PACKAGE = "ecgssl"
 
 #: Modules whose edits cannot change any result, left out of every rule's ``code``
-#: input on purpose: the package's version string (recorded in provenance only),
-#: error types (what a failure says), logging set-up, and atomic file writing
-#: (whether and where an output appears, never its content).
+#: input on purpose: the package's version string (recorded in provenance only), the
+#: docstring-only ``util`` package, error types (what a failure says), logging set-up,
+#: and atomic file writing (whether and where an output appears, never its content).
 NO_RESULT_MODULES: frozenset[str] = frozenset(
     {
         "ecgssl",
-        "ecgssl.errors",
-        "ecgssl.runlog",
-        "ecgssl.atomic",
+        "ecgssl.util",
+        "ecgssl.util.errors",
+        "ecgssl.util.runlog",
+        "ecgssl.util.atomic",
     }
 )
 
@@ -43,7 +44,7 @@ def module_file(name: str, src: Path) -> Path | None:
     Parameters
     ----------
     name : str
-        Dotted module name, e.g. ``"ecgssl.store"``.
+        Dotted module name, e.g. ``"ecgssl.data.store"``.
     src : Path
         Folder that contains the top-level package folder.
 

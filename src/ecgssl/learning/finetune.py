@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ecgssl.checkpoint import load_checkpoint, save_checkpoint
-from ecgssl.models import GeneratorDropout
+from ecgssl.learning.checkpoint import load_checkpoint, save_checkpoint
+from ecgssl.learning.models import GeneratorDropout
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -389,7 +389,8 @@ def train_classifier(
         Receives one progress line per epoch; None logs to this module's logger.
     checkpoint_path : str, Path or None
         If given, the training state (weights, optimiser, generators, history) is
-        saved there after an epoch (see :mod:`ecgssl.checkpoint`), and an intact
+        saved there after an epoch (see :mod:`ecgssl.learning.checkpoint`), and an
+        intact
         checkpoint of the same run found there at the start is resumed from: the
         result equals an uninterrupted run's. A checkpoint of other inputs, seed or
         configuration is ignored.

@@ -1,0 +1,1 @@
+"""Evaluation: folds, metrics and the aggregation into tables and plots."""

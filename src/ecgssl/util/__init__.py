@@ -1,0 +1,1 @@
+"""Plumbing used everywhere: errors, atomic writes, logging, seeds, import graph."""
