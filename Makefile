@@ -8,7 +8,7 @@ CORES ?= all
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-cluster lint report clean bench
+.PHONY: install run smoke test test-unit test-workflow test-cluster lint report clean bench
 
 install: $(STAMP)
 
@@ -24,8 +24,18 @@ $(STAMP): pyproject.toml Makefile
 run: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config.yaml
 
+# The tiny workflow of .test/config.yaml (all four datasets, every method; ~1 minute),
+# by hand: outputs under .test/results.
+smoke: install
+	$(BIN)/snakemake --snakefile Snakefile --directory .test --cores $(CORES)
+
+# Everything; or the fast unit tests and the slow workflow tests on their own.
 test: install
 	$(BIN)/python -m pytest
+test-unit: install
+	$(BIN)/python -m pytest tests/unit
+test-workflow: install
+	$(BIN)/python -m pytest tests/workflow
 
 # The workflow through a throw-away single-node SLURM cluster (root, Debian/Ubuntu: it
 # installs SLURM with apt when missing); see tests/slurm/cluster_test.sh. The SLURM
@@ -54,4 +64,5 @@ lint: install
 	$(BIN)/snakemake --lint
 
 clean:
-	rm -rf results logs benchmarks .snakemake
+	rm -rf results logs benchmarks .snakemake .test/results .test/resources .test/logs \
+		.test/benchmarks .test/.snakemake

@@ -27,16 +27,16 @@ import numpy as np
 import torch
 
 from ecgssl.data.store import WindowStoreWriter, ecg_memmap, read_windows
+from ecgssl.learning.backbones.paper_cnn import PaperCNN
 from ecgssl.learning.device import set_threads
-from ecgssl.learning.models import (
+from ecgssl.learning.modelfile import save_encoder
+from ecgssl.learning.pretext.transformation_recognition import (
     TASK_WEIGHTS,
-    Encoder,
     PretextHeads,
     PretextNet,
-    conv_flops_per_signal,
-    save_encoder,
+    forward_backward,
 )
-from ecgssl.learning.pretext import _forward_backward, _load_batch
+from ecgssl.learning.pretrain import load_batch
 from ecgssl.learning.transforms import TransformParams, make_pretext_batch
 from ecgssl.stages.pretext import PRETEXT_CPU_MICRO_BATCH as MICRO
 
@@ -109,7 +109,7 @@ def train_steps(
     """
     device = torch.device("cpu")
     gen = torch.Generator().manual_seed(seed)
-    model = PretextNet(Encoder(generator=gen), PretextHeads(generator=gen))
+    model = PretextNet(PaperCNN(generator=gen), PretextHeads(generator=gen))
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     weights = torch.tensor(TASK_WEIGHTS)
@@ -119,10 +119,10 @@ def train_steps(
     for _ in range(n_steps):
         t0 = time.perf_counter()
         index = np.sort(rng.choice(windows.shape[0], BATCH, replace=False))
-        x = _load_batch(windows, index, device)
+        x = load_batch(windows, index, device)
         signals, targets = make_pretext_batch(x, params, gen)
         optimizer.zero_grad(set_to_none=True)
-        loss = _forward_backward(
+        loss = forward_backward(
             model, signals, targets, weights, 1e-4, gen, micro_batch, device
         )
         optimizer.step()
@@ -137,7 +137,7 @@ def pretext(tmp: Path, steps: int, gemm: float) -> dict[str, Any]:
     windows = ecg_memmap([store], tmp / "pretext.npy")
     times = train_steps(windows, steps + 1)[1:]  # the first step warms up
     signals = [7 * BATCH / t for t in times]
-    flops = 3 * conv_flops_per_signal(Encoder(), LENGTH)
+    flops = 3 * PaperCNN().flops_per_signal(LENGTH)
     rate = statistics.median(signals)
     return {
         "pretext_signals_per_s": {"median": rate, "runs": signals},
@@ -208,14 +208,14 @@ def features(tmp: Path, runs: int, gemm: float) -> dict[str, Any]:
 
     store = write_store(tmp / "features.parquet", 1024)
     model = tmp / "encoder.pt"
-    save_encoder(model, Encoder(generator=torch.Generator().manual_seed(0)))
+    save_encoder(model, PaperCNN(generator=torch.Generator().manual_seed(0)))
     rates = []
     for _ in range(runs):
         t0 = time.perf_counter()
         features_stage(model, store, tmp / "f.npy", device="cpu")
         rates.append(1024 / (time.perf_counter() - t0))
     rate = statistics.median(rates)
-    limit = gemm * 1e9 / conv_flops_per_signal(Encoder(), LENGTH)
+    limit = gemm * 1e9 / PaperCNN().flops_per_signal(LENGTH)
     return {
         "features_signals_per_s": {"median": rate, "runs": rates},
         "features_gemm_limited_per_s": limit,

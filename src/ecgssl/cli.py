@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from ecgssl import __version__
+from ecgssl.util.checks import check_int
 from ecgssl.util.errors import DataFormatError, EcgSslError
 
-__all__ = ["main", "pretext_accuracy", "read_npy"]
+__all__ = ["main", "pretext_scores", "read_npy"]
 
 log = logging.getLogger("ecgssl.cli")
 
@@ -131,9 +132,7 @@ def read_npy(path: str | Path) -> np.ndarray:
 
 def _load_windows(path: Path, fs: float) -> np.ndarray:
     """Read and preprocess the input; every failure becomes a :class:`CliError`."""
-    from ecgssl.learning.features import (
-        prepare_windows,  # scipy.signal: only where needed
-    )
+    from ecgssl.data.preprocess import prepare_windows  # scipy, MNE: only here
 
     x = read_npy(path)
     kind = "recording" if x.ndim == 1 else "windows"
@@ -174,29 +173,26 @@ def _transform_params(meta: dict[str, Any], path: Path) -> Any:
         raise DataFormatError(path, "meta.config.transforms", str(err)) from err
 
 
-@torch.no_grad()
-def pretext_accuracy(
+def pretext_scores(
     model: torch.nn.Module,
     windows: np.ndarray,
     *,
+    meta: dict[str, Any],
     params: Any,
     generator: torch.Generator,
     device: torch.device | str = "cpu",
     batch_size: int = _CHECK_BATCH,
-) -> dict[str, float]:
-    """Per-task accuracy of the pretext heads on transformed windows.
-
-    Same definition as the validation accuracy of
-    :func:`ecgssl.learning.pretext.pretrain`:
-    head ``k`` is right on a signal when ``sigmoid(logit) > 0.5`` equals the one-hot
-    target ``k``, counted over all ``7 * n_windows`` signals.
+) -> Any:
+    """Scores of the pretext heads on transformed windows (as in validation).
 
     Parameters
     ----------
-    model : nn.Module
-        Encoder plus heads: ``(n, length)`` -> ``(n, 7)`` logits; run in eval mode.
+    model : PretextNet
+        Encoder plus heads, run in eval mode.
     windows : np.ndarray, shape (n_windows, length)
         Preprocessed windows.
+    meta : dict
+        The model's stored provenance (for the loss weights and L2 factor).
     params : ecgssl.learning.transforms.TransformParams
         Transformation parameters.
     generator : torch.Generator
@@ -208,35 +204,38 @@ def pretext_accuracy(
 
     Returns
     -------
-    dict of str to float
-        Accuracy in [0, 1] per task, in :data:`ecgssl.learning.transforms.TASKS` order.
+    ecgssl.learning.pretext.transformation_recognition.Scores
     """
-    from ecgssl.learning.transforms import TASKS, make_pretext_batch
+    from ecgssl.learning.pretext.transformation_recognition import (
+        TASK_WEIGHTS,
+        evaluate,
+    )
 
     if windows.ndim != 2 or windows.shape[0] == 0:
         raise ValueError(f"windows must be non-empty 2-D, got shape {windows.shape}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_int(batch_size, "batch_size", minimum=1)
     device = torch.device(device)
-    model = model.to(device).eval()
-    correct = torch.zeros(len(TASKS), dtype=torch.float64)
-    n_rows = 0
-    for start in range(0, windows.shape[0], batch_size):
-        chunk = np.ascontiguousarray(
-            windows[start : start + batch_size], dtype=np.float32
-        )
-        x = torch.from_numpy(chunk).to(device)
-        signals, targets = make_pretext_batch(x, params, generator)
-        logits = model(signals)
-        correct += ((logits > 0) == (targets > 0.5)).sum(dim=0).double().cpu()
-        n_rows += signals.shape[0]
-    acc = (correct / n_rows).tolist()
-    return dict(zip(TASKS, acc, strict=True))
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    batches = (
+        torch.from_numpy(
+            np.ascontiguousarray(windows[i : i + batch_size], dtype=np.float32)
+        ).to(device)
+        for i in range(0, windows.shape[0], batch_size)
+    )
+    return evaluate(
+        model.to(device),
+        batches,
+        params=params,
+        weights=config.get("task_weights", TASK_WEIGHTS),
+        l2=config.get("l2", 0.0),
+        generator=generator,
+        device=device,
+    )
 
 
 def _cmd_features(args: argparse.Namespace) -> dict[str, Any]:
     from ecgssl.learning.features import extract_features
-    from ecgssl.learning.models import load_encoder
+    from ecgssl.learning.modelfile import load_encoder
     from ecgssl.util.atomic import atomic_path
 
     device = _device(args.device)
@@ -257,7 +256,8 @@ def _cmd_features(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_pretext_check(args: argparse.Namespace) -> dict[str, Any]:
-    from ecgssl.learning.models import PretextNet, load_pretext_model
+    from ecgssl.learning.modelfile import load_pretext_model
+    from ecgssl.learning.pretext.transformation_recognition import PretextNet
 
     device = _device(args.device)
     encoder, heads, meta = load_pretext_model(args.model, map_location=device)
@@ -272,11 +272,16 @@ def _cmd_pretext_check(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as err:
         raise CliError(f"{args.model}: stored transform parameters: {err}") from err
     generator = torch.Generator().manual_seed(args.seed)
-    acc = pretext_accuracy(
-        model, windows, params=params, generator=generator, device=device
+    scores = pretext_scores(
+        model, windows, meta=meta, params=params, generator=generator, device=device
     )
     return {
-        "accuracy": {task: round(value, 4) for task, value in acc.items()},
+        "accuracy": {t: round(v, 4) for t, v in scores.accuracy.items()},
+        "balanced_accuracy": {
+            t: round(v, 4) for t, v in scores.balanced_accuracy.items()
+        },
+        "top1": round(scores.top1, 4),
+        "not_learned": scores.not_learned(),
         "n_windows": int(windows.shape[0]),
     }
 

@@ -2,7 +2,7 @@
 # The workflow through a real (single-node, throw-away) SLURM cluster: `make test-cluster`.
 #
 # Starts the cluster (tests/slurm/start-slurm.sh; installs SLURM with apt when missing, so
-# it needs root on Debian/Ubuntu), runs tests/slurm/tiny_config.yaml with the users'
+# it needs root on Debian/Ubuntu), runs .test/config-slurm.yaml with the users'
 # profile (profiles/slurm) plus the CI polling overlay (profiles/ci-fast), checks that
 # every non-local job went through sbatch, COMPLETED and got the CPUs, memory and
 # runtime its rule asks for, then runs the same config locally (--cores 2) and compares
@@ -19,7 +19,7 @@ BIN=${VENV_BIN:-$REPO/.venv/bin}
 SNAKEMAKE=$BIN/snakemake
 PYTHON=$BIN/python
 START=$REPO/tests/slurm/start-slurm.sh
-CONFIG=$REPO/tests/slurm/tiny_config.yaml
+CONFIG=$REPO/.test/config-slurm.yaml
 LIMIT=${CLUSTER_TEST_LIMIT:-900}
 export SLURM_CI_DIR=${SLURM_CI_DIR:-/tmp/slurm-ci}
 # pretrain_encoder asks for 8 CPUs and (profiles/slurm) 16 GB: advertise enough for it;

@@ -4,12 +4,14 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from ecgssl.config import check_config, check_unique_keys, stable_seed
+from ecgssl.config.defaults import SCHEMA_PATH
+from ecgssl.config.validate import check_config, check_unique_keys
 from ecgssl.data.datasets import entry, open_reader
 from ecgssl.util.imports import NO_RESULT_MODULES, module_file, reachable_modules
+from ecgssl.util.seeds import stable_seed
 
 check_unique_keys(workflow.configfiles)  # YAML keeps the last of two equal keys
-validate(config, "../schemas/config.schema.yaml")
+validate(config, str(SCHEMA_PATH))  # workflow/schemas/config.schema.yaml links to it
 check_config(config)
 
 DATASETS = list(config["datasets"])

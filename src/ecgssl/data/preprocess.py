@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ecgssl import __version__
+from ecgssl.config.defaults import defaults
 from ecgssl.data.readers.base import Reader, Recording
 from ecgssl.data.signal import (
     FilterSpec,
@@ -57,6 +58,9 @@ QC_COLUMNS = (
 )
 
 
+_DEFAULTS = defaults("preprocess")
+
+
 @dataclass(frozen=True)
 class QCConfig:
     """Window quality rules.
@@ -66,16 +70,16 @@ class QCConfig:
     extreme value is clipping (see :func:`ecgssl.data.signal.saturation_mask`).
     """
 
-    flat_std: float = 0.05
-    clip_run: int = 4
+    flat_std: float = _DEFAULTS["qc"]["flat_std"]
+    clip_run: int = _DEFAULTS["qc"]["clip_run"]
 
 
 @dataclass(frozen=True)
 class PreprocessConfig:
     """Settings of the preprocessing stage (the paper's defaults)."""
 
-    fs: float = 256.0
-    window_s: float = 10.0
+    fs: float = _DEFAULTS["fs"]
+    window_s: float = _DEFAULTS["window_s"]
     filter: FilterSpec = field(default_factory=FilterSpec)
     qc: QCConfig = field(default_factory=QCConfig)
 
@@ -370,3 +374,62 @@ def build_window_store(
         f"{seconds_in / 3600 / max(elapsed, 1e-9):.3f} h/s)"
     )
     return summary
+
+
+def prepare_windows(
+    x: np.ndarray, *, fs: float, config: PreprocessConfig | None = None
+) -> np.ndarray:
+    """Preprocess new ECG of one person exactly as the window stores are built.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n_samples,) or (n_windows, n_samples_per_window)
+        A 1-D recording, or an array of windows (each ``window_s`` seconds at ``fs``).
+        Both go through :func:`ecgssl.data.preprocess.process_subject`: resampling,
+        zero-phase filtering, one z-score over all of the input, windowing and QC.
+        Windows of a recording that fail QC (missing, clipped or flat samples) are
+        dropped; for an array of windows that is an error, so that output rows stay
+        aligned with input rows.
+    fs : float
+        Sampling rate of ``x`` in Hz.
+    config : PreprocessConfig, optional
+        Defaults to the paper's settings (256 Hz, 0.8 Hz high-pass, 10-s windows).
+
+    Returns
+    -------
+    np.ndarray, shape (n_windows, window_size)
+        float32 windows ready for the encoder.
+    """
+    cfg = config or PreprocessConfig()
+    x = np.asarray(x, dtype=np.float64)
+    if not (np.isfinite(fs) and fs > 0):
+        raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
+    if x.ndim not in (1, 2) or x.size == 0:
+        raise ValueError(
+            "input must be a non-empty 1-D recording or a 2-D array of windows, "
+            f"got shape {x.shape}"
+        )
+    rows = x[None, :] if x.ndim == 1 else x
+    if x.ndim == 2 and abs(rows.shape[1] * cfg.fs / fs - cfg.window_size) > 0.5:
+        raise ValueError(
+            f"windows must hold {cfg.window_s:g} s of signal at fs={fs:g} Hz "
+            f"({cfg.window_s * fs:g} samples each), got {rows.shape[1]} samples"
+        )
+    recordings = [
+        Recording("input", "input", f"{i:06d}", fs, row, {}, Path("<input>"))
+        for i, row in enumerate(rows)
+    ]
+    parts = list(process_subject(recordings, config=cfg, label_columns=()))
+    for i, (_, ecg, qc) in enumerate(parts):
+        if x.ndim == 2 and ecg.shape[0] != 1:
+            raise ValueError(f"window {i} fails quality control ({_qc_reason(qc)})")
+        if x.ndim == 1 and ecg.shape[0] == 0:
+            raise ValueError(f"no usable window in the recording ({_qc_reason(qc)})")
+    return np.concatenate([ecg for _, ecg, _ in parts])
+
+
+def _qc_reason(qc: dict) -> str:
+    if qc["status"] != "ok":
+        return qc["status"].replace("_", " ")
+    counts = {k: qc[f"n_{k}"] for k in ("nan", "clipped", "flat") if qc[f"n_{k}"]}
+    return ", ".join(f"{v} {k}" for k, v in counts.items()) or "no full window"

@@ -13,6 +13,8 @@ import mne
 import numpy as np
 from scipy.signal import resample_poly
 
+from ecgssl.config.defaults import defaults
+
 __all__ = [
     "FilterSpec",
     "filter_ecg",
@@ -68,6 +70,9 @@ def resample(x: np.ndarray, *, fs_in: float, fs_out: float) -> np.ndarray:
     return resample_poly(x, up, down, axis=-1, padtype="line")
 
 
+_FILTER = defaults("preprocess.filter")
+
+
 @dataclass(frozen=True)
 class FilterSpec:
     """A zero-phase IIR Butterworth filter (second-order sections).
@@ -78,10 +83,10 @@ class FilterSpec:
     its cutoff lies at -6 dB (-3 dB per pass).
     """
 
-    kind: str = "highpass"
-    l_freq: float = 0.8
-    h_freq: float | None = None
-    order: int = 4
+    kind: str = _FILTER["kind"]
+    l_freq: float = _FILTER["l_freq"]
+    h_freq: float | None = _FILTER["h_freq"]
+    order: int = _FILTER["order"]
 
     def __post_init__(self) -> None:
         """Validate the combination of fields."""

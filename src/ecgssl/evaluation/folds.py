@@ -1,15 +1,18 @@
-"""Deterministic cross-validation folds (by window or by subject) and stable seeds."""
+"""Deterministic splits: cross-validation folds and held-out validation subjects."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.model_selection import GroupKFold, KFold
 
+from ecgssl.util.checks import check_probability
 from ecgssl.util.seeds import stable_seed
 
-__all__ = ["PROTOCOLS", "assign_folds", "stable_seed"]
+__all__ = ["PROTOCOLS", "assign_folds", "split_subjects", "stable_seed"]
 
 #: The cross-validation protocols :func:`assign_folds` knows.
 PROTOCOLS = ("window_kfold", "subject_kfold")
@@ -124,3 +127,38 @@ def assign_folds(
     for fold, (_, test) in enumerate(splits):
         folds[labelled_idx[test]] = fold
     return folds
+
+
+def split_subjects(
+    subjects: ArrayLike, val_fraction: float, seed: int
+) -> tuple[list[str], list[str]]:
+    """Choose validation subjects deterministically from the seed.
+
+    Parameters
+    ----------
+    subjects : array-like of str, shape (n_windows,)
+        Subject id of each window.
+    val_fraction : float
+        Share of distinct subjects for validation, in [0, 1). Rounded to the
+        nearest count, but at least 1 when there are >= 2 subjects and the share is
+        > 0, and at most all subjects but one.
+    seed : int
+        Seed.
+
+    Returns
+    -------
+    train_subjects, val_subjects : list of str
+        Sorted, disjoint.
+    """
+    val_fraction = check_probability(val_fraction, "val_fraction")
+    unique = sorted({str(s) for s in np.asarray(subjects).ravel().tolist()})
+    n = len(unique)
+    if n < 2 or val_fraction == 0:
+        n_val = 0
+    else:
+        n_val = min(n - 1, max(1, math.floor(val_fraction * n + 0.5)))
+    rng = np.random.default_rng(stable_seed(seed, "split"))
+    chosen = set(rng.permutation(n)[:n_val].tolist())
+    val = [s for i, s in enumerate(unique) if i in chosen]
+    train = [s for i, s in enumerate(unique) if i not in chosen]
+    return train, val

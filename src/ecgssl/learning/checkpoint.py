@@ -22,11 +22,31 @@ from typing import Any
 
 import torch
 
-from ecgssl.learning.models import atomic_torch_save
+from ecgssl.util.atomic import atomic_path
+from ecgssl.util.errors import EcgSslError
 
-__all__ = ["load_checkpoint", "previous_path", "remove_checkpoint", "save_checkpoint"]
+__all__ = [
+    "atomic_torch_save",
+    "load_checkpoint",
+    "previous_path",
+    "remove_checkpoint",
+    "save_checkpoint",
+]
 
 _SEAL = "ecgssl-sealed-checkpoint-v1"
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` through a temporary sibling file renamed into place.
+
+    A reader never sees a half-written file, and an interrupted write leaves any
+    previous file intact.
+    """
+    with atomic_path(path) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as err:  # torch's "file write failed" on a full disk
+            raise EcgSslError(f"cannot write {path}: {err}") from err
 
 
 def previous_path(path: str | Path) -> Path:

@@ -1,84 +1,14 @@
-"""Apply a trained encoder: preprocessing of new ECG and batched feature extraction."""
+"""Apply a trained encoder: batched feature extraction, per-subject normalisation."""
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from ecgssl.data.readers.base import Recording
 from ecgssl.learning.device import autocast
 
-if TYPE_CHECKING:
-    from ecgssl.data.preprocess import PreprocessConfig
-
-__all__ = ["CPU_BATCH", "GPU_BATCH", "extract_features", "prepare_windows"]
-
-
-def prepare_windows(
-    x: np.ndarray, *, fs: float, config: PreprocessConfig | None = None
-) -> np.ndarray:
-    """Preprocess new ECG of one person exactly as the window stores are built.
-
-    Parameters
-    ----------
-    x : np.ndarray, shape (n_samples,) or (n_windows, n_samples_per_window)
-        A 1-D recording, or an array of windows (each ``window_s`` seconds at ``fs``).
-        Both go through :func:`ecgssl.data.preprocess.process_subject`: resampling,
-        zero-phase filtering, one z-score over all of the input, windowing and QC.
-        Windows of a recording that fail QC (missing, clipped or flat samples) are
-        dropped; for an array of windows that is an error, so that output rows stay
-        aligned with input rows.
-    fs : float
-        Sampling rate of ``x`` in Hz.
-    config : PreprocessConfig, optional
-        Defaults to the paper's settings (256 Hz, 0.8 Hz high-pass, 10-s windows).
-
-    Returns
-    -------
-    np.ndarray, shape (n_windows, window_size)
-        float32 windows ready for the encoder.
-    """
-    # scipy.signal and MNE only here: fine-tune jobs import this module for
-    # normalise_per_subject and should not pay for them
-    from ecgssl.data.preprocess import PreprocessConfig, process_subject
-
-    cfg = config or PreprocessConfig()
-    x = np.asarray(x, dtype=np.float64)
-    if not (np.isfinite(fs) and fs > 0):
-        raise ValueError(f"fs must be a positive rate in Hz, got {fs!r}")
-    if x.ndim not in (1, 2) or x.size == 0:
-        raise ValueError(
-            "input must be a non-empty 1-D recording or a 2-D array of windows, "
-            f"got shape {x.shape}"
-        )
-    rows = x[None, :] if x.ndim == 1 else x
-    if x.ndim == 2 and abs(rows.shape[1] * cfg.fs / fs - cfg.window_size) > 0.5:
-        raise ValueError(
-            f"windows must hold {cfg.window_s:g} s of signal at fs={fs:g} Hz "
-            f"({cfg.window_s * fs:g} samples each), got {rows.shape[1]} samples"
-        )
-    recordings = [
-        Recording("input", "input", f"{i:06d}", fs, row, {}, Path("<input>"))
-        for i, row in enumerate(rows)
-    ]
-    parts = list(process_subject(recordings, config=cfg, label_columns=()))
-    for i, (_, ecg, qc) in enumerate(parts):
-        if x.ndim == 2 and ecg.shape[0] != 1:
-            raise ValueError(f"window {i} fails quality control ({_qc_reason(qc)})")
-        if x.ndim == 1 and ecg.shape[0] == 0:
-            raise ValueError(f"no usable window in the recording ({_qc_reason(qc)})")
-    return np.concatenate([ecg for _, ecg, _ in parts])
-
-
-def _qc_reason(qc: dict) -> str:
-    if qc["status"] != "ok":
-        return qc["status"].replace("_", " ")
-    counts = {k: qc[f"n_{k}"] for k in ("nan", "clipped", "flat") if qc[f"n_{k}"]}
-    return ", ".join(f"{v} {k}" for k, v in counts.items()) or "no full window"
+__all__ = ["CPU_BATCH", "GPU_BATCH", "extract_features", "normalise_per_subject"]
 
 
 #: Default windows per forward pass on the CPU. Measured on a 2-core AVX-512 CPU

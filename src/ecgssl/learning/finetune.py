@@ -1,13 +1,14 @@
-"""Emotion classifiers on frozen features or on windows (supervised, fine-tuned)."""
+"""Emotion classifiers on frozen features or on windows (supervised, fine-tuned).
+
+:func:`train_classifier` trains one classifier on one training fold and predicts
+its test fold; the loop itself is :func:`ecgssl.learning.training.fit`.
+"""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import logging
-import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ecgssl.learning.checkpoint import load_checkpoint, save_checkpoint
-from ecgssl.learning.models import GeneratorDropout
+from ecgssl.config.defaults import defaults
+from ecgssl.learning.layers import GeneratorDropout, init_torch_default, kernel_l2
+from ecgssl.learning.training import TrainingRun, fingerprint, fit
+from ecgssl.util.checks import (
+    check_int,
+    check_keys,
+    check_number,
+    check_option,
+    check_probability,
+    validate_type,
+)
+from ecgssl.util.seeds import stable_seed
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -36,25 +47,9 @@ logger = logging.getLogger(__name__)
 METHODS = ("ssl_frozen", "supervised", "ssl_finetune")
 
 #: Value of the ``"format"`` key of a classifier training checkpoint.
-CHECKPOINT_FORMAT = "ecgssl-finetune-checkpoint-v1"
+CHECKPOINT_FORMAT = "ecgssl-finetune-checkpoint-v2"
 
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_float(value: Any, name: str, *, low: float, high: float | None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < low or (high is not None and value >= high):
-        bound = f"[{low}, {high})" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be finite and in {bound}, got {value}")
-    return value
+_DEFAULTS = defaults("$defs.train")
 
 
 @dataclass(frozen=True)
@@ -81,25 +76,23 @@ class FinetuneConfig:
         added to the loss.
     """
 
-    epochs: int = 200
-    batch_size: int = 128
-    lr: float = 1e-3
-    hidden: int = 512
-    depth: int = 2
-    dropout: float = 0.0
-    l2: float = 0.0
+    epochs: int = _DEFAULTS["epochs"]
+    batch_size: int = _DEFAULTS["batch_size"]
+    lr: float = _DEFAULTS["lr"]
+    hidden: int = _DEFAULTS["hidden"]
+    depth: int = _DEFAULTS["depth"]
+    dropout: float = _DEFAULTS["dropout"]
+    l2: float = _DEFAULTS["l2"]
 
     def __post_init__(self) -> None:
         """Validate every field."""
-        _check_int(self.epochs, "epochs", 1)
-        _check_int(self.batch_size, "batch_size", 1)
-        _check_int(self.hidden, "hidden", 1)
-        _check_int(self.depth, "depth", 0)
-        _check_float(self.lr, "lr", low=0.0, high=None)
-        if self.lr == 0:
-            raise ValueError("lr must be > 0, got 0")
-        _check_float(self.dropout, "dropout", low=0.0, high=1.0)
-        _check_float(self.l2, "l2", low=0.0, high=None)
+        check_int(self.epochs, "epochs", minimum=1)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.hidden, "hidden", minimum=1)
+        check_int(self.depth, "depth", minimum=0)
+        check_number(self.lr, "lr", minimum=0.0, exclusive_minimum=True)
+        check_probability(self.dropout, "dropout")
+        check_number(self.l2, "l2", minimum=0.0)
 
     @classmethod
     def from_dict(cls, params: Mapping[str, Any]) -> FinetuneConfig:
@@ -114,15 +107,8 @@ class FinetuneConfig:
         -------
         FinetuneConfig
         """
-        if not isinstance(params, Mapping):
-            raise TypeError(f"params must be a mapping, got {type(params).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(
-                f"params has unknown key(s) {unknown}; known keys: {sorted(known)}"
-            )
-        return cls(**dict(params))
+        known = [f.name for f in dataclasses.fields(cls)]
+        return cls(**check_keys(params, known, "params"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a plain dict (for provenance sidecars)."""
@@ -132,9 +118,8 @@ class FinetuneConfig:
 class EmotionHead(nn.Module):
     """MLP classifier: ``depth`` x (Linear -> ReLU -> Dropout), then Linear to logits.
 
-    Weights are drawn from ``generator`` (PyTorch's default ``nn.Linear`` scheme:
-    Kaiming-uniform kernels with ``a=sqrt(5)``, uniform biases), never from the global
-    RNG.
+    Weights are drawn from ``generator`` in PyTorch's default ``nn.Linear`` scheme
+    (:func:`ecgssl.learning.layers.init_torch_default`), never from the global RNG.
 
     Parameters
     ----------
@@ -163,15 +148,14 @@ class EmotionHead(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        _check_int(n_features, "n_features", 1)
-        _check_int(n_classes, "n_classes", 2)
-        _check_int(hidden, "hidden", 1)
-        _check_int(depth, "depth", 0)
-        _check_float(dropout, "dropout", low=0.0, high=1.0)
+        check_int(n_features, "n_features", minimum=1)
+        check_int(n_classes, "n_classes", minimum=2)
+        check_int(hidden, "hidden", minimum=1)
+        check_int(depth, "depth", minimum=0)
+        dropout = check_probability(dropout, "dropout")
         if generator is None:
             generator = torch.Generator().manual_seed(0)
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {generator!r}")
+        validate_type(generator, torch.Generator, "generator")
         self.n_features = int(n_features)
         self.n_classes = int(n_classes)
         widths = [int(n_features)] + [int(hidden)] * int(depth)
@@ -180,20 +164,9 @@ class EmotionHead(nn.Module):
                 nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)
             )
             self.out = nn.Linear(widths[-1], int(n_classes))
-        self.drops = nn.ModuleList(
-            GeneratorDropout(float(dropout)) for _ in self.hidden
-        )
+        self.drops = nn.ModuleList(GeneratorDropout(dropout) for _ in self.hidden)
         self.to_empty(device="cpu")
-        for layer in [*self.hidden, self.out]:
-            weight = torch.empty(layer.weight.shape)
-            nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
-            bound = 1.0 / math.sqrt(layer.in_features)
-            bias = torch.empty(layer.bias.shape).uniform_(
-                -bound, bound, generator=generator
-            )
-            with torch.no_grad():
-                layer.weight.copy_(weight)
-                layer.bias.copy_(bias)
+        init_torch_default(self, generator)
 
     def forward(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Classify feature vectors.
@@ -230,10 +203,10 @@ class FoldOutput:
     proba : ndarray of float64, shape (n_test, n_classes)
         Softmax class probabilities of each test row.
     history : list of dict
-        One dict per epoch: ``epoch`` (1-based), ``train_loss`` (mean cross-entropy
+        One dict per epoch: ``epoch`` (from 1), ``train_loss`` (mean cross-entropy
         plus L2 term over the epoch's batches, weighted by batch size),
         ``train_accuracy`` (of the batches as seen during the epoch, in training
-        mode), ``seconds`` and ``samples_per_s``.
+        mode), ``lr`` and ``seconds``.
     head : EmotionHead
         The trained head (on the CPU).
     encoder : nn.Module or None
@@ -262,16 +235,6 @@ class _Classifier(nn.Module):
         return self.head(z, generator)
 
 
-def _kernel_l2(module: nn.Module) -> Tensor:
-    """Sum of squared kernels (parameters named ``weight`` with >= 2 dimensions)."""
-    terms = [
-        p.pow(2).sum()
-        for name, p in module.named_parameters()
-        if p.requires_grad and name.rsplit(".", 1)[-1] == "weight" and p.ndim >= 2
-    ]
-    return torch.stack(terms).sum()
-
-
 def _check_inputs(
     x_train: Any,
     y_train: Any,
@@ -281,13 +244,11 @@ def _check_inputs(
     method: str,
     encoder: nn.Module | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    _check_int(n_classes, "n_classes", 2)
+    check_option(method, METHODS, "method")
+    check_int(n_classes, "n_classes", minimum=2)
     arrays = []
     for name, x in (("x_train", x_train), ("x_test", x_test)):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
+        validate_type(x, np.ndarray, name)
         if x.ndim != 2 or x.shape[1] == 0:
             raise ValueError(
                 f"{name} must have shape (n, n_features) or (n, L), got {x.shape}"
@@ -323,14 +284,8 @@ def _check_inputs(
                 "the frozen encoder's features, extracted once per dataset"
             )
     else:
-        if not isinstance(encoder, nn.Module):
-            raise TypeError(
-                f"encoder must be an nn.Module for method={method!r}, got "
-                f"{type(encoder).__name__}"
-            )
-        n_features = getattr(encoder, "n_features", None)
-        if isinstance(n_features, bool) or not isinstance(n_features, int):
-            raise TypeError("encoder must have an int attribute n_features")
+        validate_type(encoder, nn.Module, f"encoder (method={method!r})")
+        check_int(getattr(encoder, "n_features", None), "encoder.n_features")
     return xtr, y.astype(np.int64), xte
 
 
@@ -377,9 +332,9 @@ def train_classifier(
     config : FinetuneConfig
         Epochs, batch size, learning rate, head shape, dropout, L2.
     seed : int
-        Seeds the head's initial weights, the batch order and the dropout masks
-        (through explicit ``torch.Generator`` objects). Runs with the same inputs
-        and seed give identical results on the CPU.
+        Seeds the head's initial weights, the batch order and the dropout masks,
+        each from its own stream (``stable_seed(seed, name)``). Runs with the same
+        inputs and seed give identical results on the CPU.
     device : str or torch.device
         Where to train ("cpu", "cuda", ...).
     encoder : nn.Module, optional
@@ -388,12 +343,10 @@ def train_classifier(
     log : callable, optional
         Receives one progress line per epoch; None logs to this module's logger.
     checkpoint_path : str, Path or None
-        If given, the training state (weights, optimiser, generators, history) is
-        saved there after an epoch (see :mod:`ecgssl.learning.checkpoint`), and an
-        intact
-        checkpoint of the same run found there at the start is resumed from: the
-        result equals an uninterrupted run's. A checkpoint of other inputs, seed or
-        configuration is ignored.
+        If given, the training state is saved there after an epoch and a checkpoint
+        of the same run found there is resumed from: the result equals an
+        uninterrupted run's (see :func:`ecgssl.learning.training.fit`). A checkpoint
+        of other inputs, seed or configuration is ignored.
     checkpoint_every_s : float
         Save after an epoch only if at least this many seconds passed since the
         last save (0: after every epoch). Epochs of a small head on frozen
@@ -411,22 +364,20 @@ def train_classifier(
     exclusive classes softmax is the correct model). Stochastic layers inside the
     encoder itself (the paper's encoder has none) would draw from torch's global RNG.
     """
-    if not isinstance(config, FinetuneConfig):
-        raise TypeError(f"config must be a FinetuneConfig, got {type(config).__name__}")
-    seed = _check_int(seed, "seed", 0)
+    validate_type(config, FinetuneConfig, "config")
+    seed = check_int(seed, "seed", minimum=0)
     xtr, ytr, xte = _check_inputs(
         x_train, y_train, x_test, n_classes=n_classes, method=method, encoder=encoder
     )
     dev = torch.device(device)
     say = log if log is not None else logger.info
 
-    init_gen = torch.Generator().manual_seed(seed)
-    order_gen = torch.Generator().manual_seed(seed + 1)
-    drop_gen = torch.Generator(device=dev).manual_seed(seed + 2)
+    def gen(name: str, where: torch.device | str = "cpu") -> torch.Generator:
+        return torch.Generator(device=where).manual_seed(stable_seed(seed, name))
 
+    generators = {"order": gen("order"), "dropout": gen("dropout", dev)}
     if encoder is None:
-        n_features = xtr.shape[1]
-        model_encoder = None
+        n_features, model_encoder = xtr.shape[1], None
     else:
         n_features = int(encoder.n_features)
         model_encoder = copy.deepcopy(encoder)
@@ -438,103 +389,61 @@ def train_classifier(
         hidden=config.hidden,
         depth=config.depth,
         dropout=config.dropout,
-        generator=init_gen,
+        generator=gen("head-init"),
     )
     model = _Classifier(model_encoder, head).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-
-    n_train = xtr.shape[0]
-    history: list[dict[str, float]] = []
-    generators = {"order": order_gen, "dropout": drop_gen}
-    start_epoch = 1
-    fingerprint = None
-    if checkpoint_path is not None:
-        if checkpoint_every_s < 0:
-            raise ValueError(
-                f"checkpoint_every_s must be >= 0, got {checkpoint_every_s}"
-            )
-        fingerprint = _fingerprint(
-            xtr, ytr, method, n_classes, config, seed, model, dev
-        )
-        state = load_checkpoint(
-            checkpoint_path,
-            expected_format=CHECKPOINT_FORMAT,
-            fingerprint=fingerprint,
-            log=say,
-        )
-        if state is not None and 0 < state.get("epoch", -1) <= config.epochs:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            for name, gen in generators.items():
-                gen.set_state(state["generators"][name].cpu())
-            history = list(state["history"])
-            start_epoch = int(state["epoch"]) + 1
-            say(f"resuming from {checkpoint_path} after epoch {start_epoch - 1}")
-    last_save = time.perf_counter()
-    run_seconds = 0.0
     y_all = torch.from_numpy(ytr)
-    for epoch in range(start_epoch, config.epochs + 1):
-        model.train()
-        start = time.perf_counter()
-        perm = torch.randperm(n_train, generator=order_gen).numpy()
-        loss_sum = 0.0
-        correct = 0
-        for lo in range(0, n_train, config.batch_size):
+
+    def train_epoch(epoch: int) -> dict[str, Any]:
+        n = xtr.shape[0]
+        perm = torch.randperm(n, generator=generators["order"]).numpy()
+        loss_sum, correct = 0.0, 0
+        for lo in range(0, n, config.batch_size):
             idx = np.sort(perm[lo : lo + config.batch_size])
             xb = torch.from_numpy(np.ascontiguousarray(xtr[idx], dtype=np.float32))
             xb = xb.to(dev, non_blocking=True)
             yb = y_all[idx].to(dev, non_blocking=True)
-            logits = model(xb, drop_gen)
+            logits = model(xb, generators["dropout"])
             loss = F.cross_entropy(logits, yb)
             if config.l2 > 0:
-                loss = loss + config.l2 * _kernel_l2(model)
+                loss = loss + config.l2 * kernel_l2(model)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.detach().argmax(dim=1) == yb).sum())
-        seconds = time.perf_counter() - start
-        row = {
-            "epoch": epoch,
-            "train_loss": loss_sum / n_train,
-            "train_accuracy": correct / n_train,
-            "seconds": seconds,
-            "samples_per_s": n_train / seconds if seconds > 0 else float("inf"),
-        }
-        history.append(row)
-        run_seconds += seconds
-        eta = run_seconds / (epoch - start_epoch + 1) * (config.epochs - epoch)
-        say(
-            f"{method} epoch {epoch}/{config.epochs}: loss {row['train_loss']:.4f} "
-            f"acc {row['train_accuracy']:.3f} ({row['samples_per_s']:.0f} samples/s, "
-            f"ETA {eta:.0f} s)"
-        )
-        now = time.perf_counter()
-        if (
-            checkpoint_path is not None
-            and epoch < config.epochs
-            and now - last_save >= checkpoint_every_s
-        ):
-            save_checkpoint(
-                {
-                    "format": CHECKPOINT_FORMAT,
-                    "fingerprint": fingerprint,
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "generators": {k: g.get_state() for k, g in generators.items()},
-                    "history": history,
-                },
-                checkpoint_path,
-            )
-            last_save = time.perf_counter()
+        return {"train_loss": loss_sum / n, "train_accuracy": correct / n}
 
+    def describe(row: dict[str, Any]) -> str:
+        rate = xtr.shape[0] / row["seconds"] if row["seconds"] > 0 else float("inf")
+        return (
+            f"loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f} "
+            f"({rate:.0f} samples/s)"
+        )
+
+    run = TrainingRun(
+        name=method,
+        model=model,
+        optimizer=optimizer,
+        generators=generators,
+        epochs=config.epochs,
+        train_epoch=train_epoch,
+        validate=None,
+        describe=describe,
+        log=say,
+        fingerprint=_fingerprint(xtr, ytr, method, n_classes, config, seed, model, dev),
+        checkpoint_path=None if checkpoint_path is None else Path(checkpoint_path),
+        checkpoint_format=CHECKPOINT_FORMAT,
+        checkpoint_every_s=checkpoint_every_s,
+    )
+    outcome = fit(run)
     proba = _predict_proba(model, xte, batch_size=config.batch_size, device=dev)
     model.to("cpu")
     return FoldOutput(
         y_pred=proba.argmax(axis=1).astype(np.int64),
         proba=proba,
-        history=history,
+        history=outcome.history,
         head=head,
         encoder=model_encoder,
     )
@@ -550,19 +459,16 @@ def _fingerprint(
     model: nn.Module,
     device: torch.device,
 ) -> str:
-    """SHA-256 of everything the training trajectory depends on.
+    """Digest of everything the training trajectory depends on.
 
     The device type is part of it: random generator states differ between devices.
     """
-    digest = hashlib.sha256()
-    identity = (method, n_classes, seed, config.to_dict(), x.shape, device.type)
-    digest.update(repr(identity).encode())
-    digest.update(np.ascontiguousarray(x).tobytes())
-    digest.update(np.ascontiguousarray(y).tobytes())
-    for name, tensor in model.state_dict().items():  # the initial weights
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    identity = {
+        "method": method, "n_classes": n_classes, "seed": seed,
+        "config": config.to_dict(), "shape": list(x.shape), "device_type": device.type,
+    }  # fmt: skip
+    initial = [v.detach().cpu().numpy() for v in model.state_dict().values()]
+    return fingerprint(identity, x, y, *initial)
 
 
 @torch.no_grad()

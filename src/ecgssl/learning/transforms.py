@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ecgssl.config.defaults import defaults
+
 __all__ = [
     "TASKS",
     "TransformParams",
@@ -40,6 +42,9 @@ def _ceil(value: float) -> int:
     return int(math.ceil(value - _CEIL_TOL))
 
 
+_DEFAULTS = defaults("pretext.transforms")
+
+
 @dataclass(frozen=True)
 class TransformParams:
     """Parameters of the six transformations (defaults: the released code's values).
@@ -58,11 +63,11 @@ class TransformParams:
         Stretch factor of the stretched pieces (the others are squeezed by its inverse).
     """
 
-    snr_db: float = 15.0
-    scale: float = 1.1
-    permute_pieces: int = 20
-    warp_pieces: int = 9
-    warp_stretch: float = 1.05
+    snr_db: float = _DEFAULTS["snr_db"]
+    scale: float = _DEFAULTS["scale"]
+    permute_pieces: int = _DEFAULTS["permute_pieces"]
+    warp_pieces: int = _DEFAULTS["warp_pieces"]
+    warp_stretch: float = _DEFAULTS["warp_stretch"]
 
     def __post_init__(self) -> None:
         """Validate the values."""

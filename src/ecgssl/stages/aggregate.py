@@ -9,6 +9,14 @@ from typing import Any
 
 import pandas as pd
 
+from ecgssl.evaluation.metrics import METRIC_KEYS
+from ecgssl.evaluation.paper import paper_comparison
+from ecgssl.evaluation.plots import (
+    plot_accuracy_by_method,
+    plot_confusion_matrices,
+    plot_pretext_history,
+)
+from ecgssl.evaluation.tables import GROUP_KEYS, load_metrics, summarize
 from ecgssl.stages.provenance import write_json
 from ecgssl.util.atomic import atomic_path, write_text_atomic
 
@@ -33,16 +41,6 @@ def aggregate_stage(
     With ``config_path``, the resolved workflow configuration is written there too
     (for the report: every result traceable to its config).
     """
-    from ecgssl.evaluation.aggregate import (
-        GROUP_KEYS,
-        load_metrics,
-        paper_comparison,
-        plot_accuracy_by_method,
-        plot_confusion_matrices,
-        plot_pretext_history,
-        summarize,
-    )
-    from ecgssl.evaluation.metrics import METRIC_KEYS
 
     df = load_metrics(metrics_paths)
     summary = summarize(df)

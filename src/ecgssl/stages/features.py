@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ecgssl.data.store import iter_ecg
+from ecgssl.learning.device import select_device
+from ecgssl.learning.features import extract_features
+from ecgssl.learning.modelfile import load_encoder
 from ecgssl.util.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -23,9 +26,6 @@ def features_stage(
     batch_size: int | None = None,
 ) -> None:
     """Frozen features of every window of a store, row-aligned with it (``.npy``)."""
-    from ecgssl.learning.device import select_device
-    from ecgssl.learning.features import extract_features
-    from ecgssl.learning.models import load_encoder
 
     dev = select_device(device)
     encoder = load_encoder(model_path, map_location=dev)

@@ -9,10 +9,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
+from ecgssl.data.labels import encode_labels
 from ecgssl.data.store import read_ecg, read_windows
+from ecgssl.evaluation.metrics import classification_metrics
+from ecgssl.learning.backbones import build_backbone
+from ecgssl.learning.checkpoint import remove_checkpoint
+from ecgssl.learning.device import select_device
+from ecgssl.learning.features import normalise_per_subject
+from ecgssl.learning.finetune import FinetuneConfig, train_classifier
+from ecgssl.learning.modelfile import load_encoder
 from ecgssl.stages.provenance import versions, write_json
 from ecgssl.util.atomic import atomic_path
+from ecgssl.util.seeds import stable_seed
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +50,6 @@ def finetune_stage(
 
     ``job`` holds the identity (dataset, label, scheme, protocol, method, fold).
     """
-    import torch
-
-    from ecgssl.data.labels import encode_labels
-    from ecgssl.evaluation.metrics import classification_metrics
-    from ecgssl.learning.checkpoint import remove_checkpoint
-    from ecgssl.learning.device import select_device
-    from ecgssl.learning.features import normalise_per_subject
-    from ecgssl.learning.finetune import FinetuneConfig, train_classifier
-    from ecgssl.learning.models import Encoder, load_encoder
 
     method, label, fold = job["method"], job["label"], int(job["fold"])
     dev = select_device(device)
@@ -90,9 +91,11 @@ def finetune_stage(
         data = read_ecg(store)
         if method == "ssl_finetune":
             encoder = load_encoder(encoder_path)
-        else:
-            generator = torch.Generator().manual_seed(seed)
-            encoder = Encoder(**(encoder_config or {}), generator=generator)
+        else:  # supervised: the same network from its own random initialisation
+            generator = torch.Generator().manual_seed(stable_seed(seed, "encoder-init"))
+            encoder = build_backbone(
+                "paper_cnn", encoder_config or {}, generator=generator
+            )
     t0 = time.perf_counter()
     out = train_classifier(
         np.asarray(data[train_rows]),

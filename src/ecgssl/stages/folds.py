@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ecgssl.data.store import read_windows
+from ecgssl.evaluation.folds import assign_folds
 from ecgssl.util.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,6 @@ def folds_stage(
     store: Path, out_path: Path, *, label: str, protocol: str, n_folds: int, seed: int
 ) -> None:
     """Write the test fold of every labelled window (TSV: row, subject, fold)."""
-    from ecgssl.evaluation.folds import assign_folds
 
     df = read_windows(store, columns=["subject", label])
     labelled = df[label].notna().to_numpy()

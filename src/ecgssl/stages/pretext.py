@@ -13,6 +13,10 @@ import numpy as np
 import pandas as pd
 
 from ecgssl.data.store import ecg_memmap, read_windows
+from ecgssl.learning.checkpoint import remove_checkpoint
+from ecgssl.learning.device import select_device
+from ecgssl.learning.modelfile import save_pretext_model
+from ecgssl.learning.pretrain import PretextConfig, pretrain
 from ecgssl.stages.provenance import versions, write_json
 from ecgssl.util.atomic import atomic_path
 
@@ -40,9 +44,6 @@ def pretext_stage(
     checkpoint_path: Path | None = None,
 ) -> None:
     """Pretrain the encoder on the union of the stores' windows."""
-    from ecgssl.learning.device import select_device
-    from ecgssl.learning.models import save_pretext_model
-    from ecgssl.learning.pretext import PretextConfig, pretrain
 
     cfg = PretextConfig.from_dict(config)
     dev = select_device(device)
@@ -77,6 +78,4 @@ def pretext_stage(
         history.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     write_json(sidecar_path, meta)
     if checkpoint_path is not None:
-        from ecgssl.learning.checkpoint import remove_checkpoint
-
         remove_checkpoint(checkpoint_path)

@@ -28,6 +28,7 @@ _LOAD_ERRORS = (
     KeyError,
     TypeError,
     AttributeError,
+    NameError,  # scipy's Cython reader: UnboundLocalError on some flipped bytes
     UnicodeDecodeError,
     MemoryError,  # dimensions in a damaged header can ask for absurd arrays
     zlib.error,

@@ -1,6 +1,6 @@
 """Write a synthetic AMIGOS dataset (``Data_Preprocessed_P##.mat``, optional originals).
 
-Layout (docs/DATASETS.md section 3): one ``Data_Preprocessed_P##.mat`` per participant,
+Layout (docs/datasets.md, AMIGOS): one ``Data_Preprocessed_P##.mat`` per participant,
 either directly in ``out_dir`` (``layout="flat"``, as torcheeg expects) or in its own
 folder ``Data_Preprocessed_P##/`` (``layout="nested"``). Each holds four 1 x n_trials
 cells, in this order: ``joined_data`` (N x 17 double at 128 Hz: columns 0-13 EEG,

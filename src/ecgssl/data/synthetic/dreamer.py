@@ -1,6 +1,6 @@
 """Write a synthetic DREAMER dataset (``DREAMER.mat``) in the native v5 struct layout.
 
-Layout (as in the Zenodo release, see docs/DATASETS.md section 1): variable
+Layout (as in the Zenodo release, see docs/datasets.md, DREAMER): variable
 ``DREAMER``, a 1x1 struct with the 10 fields ``Data``, ``EEG_SamplingRate`` (128),
 ``ECG_SamplingRate`` (256), ``EEG_Electrodes`` (1x14 cell), ``noOfSubjects``,
 ``noOfVideoSequences``, ``Disclaimer``, ``Provider``, ``Version``,

@@ -9,9 +9,8 @@ from typing import Any
 import yaml
 
 from ecgssl.util.errors import ConfigError
-from ecgssl.util.seeds import stable_seed
 
-__all__ = ["check_config", "check_unique_keys", "stable_seed"]
+__all__ = ["check_config", "check_unique_keys"]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

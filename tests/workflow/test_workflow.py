@@ -11,45 +11,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from _snakemake import run_snakemake
+from _snakemake import REPO, run_snakemake
 
 from ecgssl.data.store import read_ecg, read_metadata, read_windows
 from ecgssl.util.imports import NO_RESULT_MODULES
 
-TRACE_HOOK = Path(__file__).resolve().parent / "import_trace"
+TRACE_HOOK = Path(__file__).resolve().parents[1] / "import_trace"
 
-TINY = {
-    "seed": 7,
-    "datasets": {
-        "dreamer": {
-            "source": "synthetic",
-            "synthetic": {
-                "n_subjects": 2,
-                "n_trials": 2,
-                "stimulus_s": [25, 35],
-                "baseline_s": 21,
-            },
-        },
-        "wesad": {"source": "synthetic", "synthetic": {"n_subjects": 2, "phase_s": 30}},
-        "amigos": {
-            "source": "synthetic",
-            "synthetic": {"n_subjects": 2, "n_trials": 3, "trial_s": [25, 35]},
-        },
-        "swell": {"source": "synthetic", "synthetic": {"n_subjects": 2, "block_s": 30}},
-    },
-    "pretext": {"epochs": 1, "batch_size": 32},
-    "labels": {
-        "dreamer": {"arousal": {"schemes": ["multiclass", "binary"], "threshold": 3}},
-        "wesad": {"affect": {"schemes": ["multiclass"]}},
-    },
-    "finetune": {
-        "methods": ["ssl_frozen", "supervised", "ssl_finetune"],
-        "protocols": {"window_kfold": {"n_folds": 2}, "subject_kfold": {"n_folds": 2}},
-        "ssl_frozen": {"epochs": 5, "feature_norm": "subject"},
-        "supervised": {"epochs": 1},
-        "ssl_finetune": {"epochs": 1},
-    },
-}
+# the tiny workflow that `make smoke` runs too
+TINY = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
 
 LABELS = {
     "dreamer": ["arousal", "valence", "dominance"],

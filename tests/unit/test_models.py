@@ -8,18 +8,19 @@ import pytest
 import torch
 from torch import nn
 
-from ecgssl.learning.models import (
-    TASK_WEIGHTS,
-    Encoder,
-    PretextHeads,
-    PretextNet,
-    conv_flops_per_signal,
-    l2_penalty,
+from ecgssl.learning.backbones.paper_cnn import PaperCNN
+from ecgssl.learning.layers import kernel_l2
+from ecgssl.learning.modelfile import (
     load_encoder,
     load_pretext_model,
-    pretext_loss,
     save_encoder,
     save_pretext_model,
+)
+from ecgssl.learning.pretext.transformation_recognition import (
+    TASK_WEIGHTS,
+    PretextHeads,
+    PretextNet,
+    pretext_loss,
 )
 from ecgssl.learning.transforms import TransformParams, make_pretext_batch
 from ecgssl.util.errors import DataFormatError
@@ -29,7 +30,7 @@ SMALL = {"filters": (4, 6, 8), "kernels": (5, 4, 3)}
 
 def _net(dropout: float = 0.6, seed: int = 0, **enc) -> PretextNet:
     g = torch.Generator().manual_seed(seed)
-    encoder = Encoder(generator=g, **enc)
+    encoder = PaperCNN(generator=g, **enc)
     heads = PretextHeads(n_features=encoder.n_features, dropout=dropout, generator=g)
     return PretextNet(encoder, heads)
 
@@ -42,7 +43,7 @@ def _batch(batch: int = 4, length: int = 256, seed: int = 0):
 
 
 def test_encoder_shapes_for_2560():
-    encoder = Encoder()
+    encoder = PaperCNN()
     x = torch.randn(2, 2560)
     maps = encoder.feature_maps(x)
     assert [tuple(m.shape) for m in maps] == [
@@ -60,7 +61,7 @@ def test_encoder_shapes_for_2560():
 
 
 def test_encoder_layers_are_the_papers():
-    encoder = Encoder()
+    encoder = PaperCNN()
     convs = [m for m in encoder.modules() if isinstance(m, nn.Conv1d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [
         (1, 32, 32),
@@ -82,7 +83,7 @@ def test_encoder_layers_are_the_papers():
 
 def test_same_padding_is_tensorflow_style():
     # Kernel 4: pad left 1, right 2. A kernel picking tap 0 gives y[t] = x[t - 1].
-    encoder = Encoder(filters=(1,), kernels=(4,))
+    encoder = PaperCNN(filters=(1,), kernels=(4,))
     conv = encoder.blocks[0][0]
     with torch.no_grad():
         conv.weight.zero_()
@@ -109,7 +110,7 @@ def test_heads_structure_and_shapes():
         (128, 1),
     ]
     assert heads(torch.randn(5, 128)).shape == (5, 7)
-    net = PretextNet(Encoder(), heads)
+    net = PretextNet(PaperCNN(), heads)
     assert net(torch.randn(3, 2560)).shape == (3, 7)
 
 
@@ -159,7 +160,7 @@ def test_l2_term_is_tf_l2_loss_of_kernels():
     for m in net.modules():
         if isinstance(m, nn.Conv1d | nn.Linear):
             hand += 0.5 * float((m.weight.detach().double() ** 2).sum())
-    assert math.isclose(float(l2_penalty(net).detach()), hand, rel_tol=1e-5)
+    assert math.isclose(float(kernel_l2(net, half=True).detach()), hand, rel_tol=1e-5)
     logits = torch.randn(5, 7)
     targets = torch.eye(7)[torch.tensor([0, 1, 2, 3, 4])]
     base, _ = pretext_loss(logits, targets, TASK_WEIGHTS, None, 0.0)
@@ -170,7 +171,7 @@ def test_l2_term_is_tf_l2_loss_of_kernels():
         for m in net.modules():
             if isinstance(m, nn.Conv1d | nn.Linear):
                 m.bias.fill_(5.0)
-    assert math.isclose(float(l2_penalty(net).detach()), hand, rel_tol=1e-5)
+    assert math.isclose(float(kernel_l2(net, half=True).detach()), hand, rel_tol=1e-5)
 
 
 def test_loss_is_weighted_bce_per_head():
@@ -194,12 +195,12 @@ def test_loss_is_weighted_bce_per_head():
 
 
 def test_conv_flops_hand_count():
-    encoder = Encoder(filters=(2, 3), kernels=(3, 2))
+    encoder = PaperCNN(filters=(2, 3), kernels=(3, 2))
     # block 1 at 20 samples: 2*20*2*1*3 + 2*20*2*2*3 = 240 + 480
     # pool(8, 2): 20 -> 7; block 2: 2*7*3*2*2 + 2*7*3*3*2 = 168 + 252
-    assert conv_flops_per_signal(encoder, 20) == 240 + 480 + 168 + 252
+    assert encoder.flops_per_signal(20) == 240 + 480 + 168 + 252
     with pytest.raises(ValueError, match="length"):
-        conv_flops_per_signal(encoder, 5)
+        encoder.flops_per_signal(5)
 
 
 def test_init_is_explicit_and_leaves_global_rng_alone():
@@ -221,7 +222,7 @@ def test_save_load_round_trip(tmp_path):
     save_pretext_model(path, net.encoder, net.heads, {"seed": 3, "tasks": ["a"]})
     assert [p.name for p in path.parent.iterdir()] == ["encoder.pt"]  # no temp left
     encoder = load_encoder(path)
-    assert isinstance(encoder, Encoder)
+    assert isinstance(encoder, PaperCNN)
     assert not encoder.training
     assert torch.equal(encoder(x), net.encoder(x))
     enc2, heads2, meta = load_pretext_model(path)
@@ -258,11 +259,11 @@ def test_load_encoder_refuses_non_encoders(tmp_path):
     _expect_refused(arbitrary)
 
     plain = tmp_path / "plain.pt"
-    torch.save(Encoder(**SMALL).state_dict(), plain)  # a bare state dict
+    torch.save(PaperCNN(**SMALL).state_dict(), plain)  # a bare state dict
     _expect_refused(plain)
 
     good = tmp_path / "good.pt"
-    save_encoder(good, Encoder(**SMALL))
+    save_encoder(good, PaperCNN(**SMALL))
     obj = torch.load(good, weights_only=True)
 
     missing = dict(obj, encoder=dict(obj["encoder"]))
@@ -283,7 +284,7 @@ def test_load_encoder_refuses_non_encoders(tmp_path):
 def test_fast_backward_conv_matches_autograd_of_padded_conv(kernel, monkeypatch):
     # the optional CPU custom-backward path: same outputs and gradients as stock
     g = torch.Generator().manual_seed(kernel)
-    conv = Encoder(in_channels=3, filters=(5,), kernels=(kernel,)).blocks[0][0]
+    conv = PaperCNN(in_channels=3, filters=(5,), kernels=(kernel,)).blocks[0][0]
     monkeypatch.setattr(type(conv), "fast_backward", True)
     monkeypatch.setattr(type(conv), "FAST_MIN_KERNEL", 1)  # every kernel size here
     x = torch.randn(4, 3, 37, generator=g, requires_grad=True)
@@ -303,9 +304,9 @@ def test_encoder_gradients_do_not_depend_on_the_fast_path(monkeypatch):
     x, _ = _batch(batch=2, length=256)
     grads = []
     for fast in (True, False):
-        monkeypatch.setattr(type(Encoder().blocks[0][0]), "fast_backward", fast)
-        monkeypatch.setattr(type(Encoder().blocks[0][0]), "FAST_MIN_KERNEL", 1)
-        encoder = Encoder(generator=torch.Generator().manual_seed(3), **SMALL)
+        monkeypatch.setattr(type(PaperCNN().blocks[0][0]), "fast_backward", fast)
+        monkeypatch.setattr(type(PaperCNN().blocks[0][0]), "FAST_MIN_KERNEL", 1)
+        encoder = PaperCNN(generator=torch.Generator().manual_seed(3), **SMALL)
         out = encoder(x)
         out.pow(2).sum().backward()
         grads.append([out.detach()] + [p.grad for p in encoder.parameters()])
@@ -315,7 +316,7 @@ def test_encoder_gradients_do_not_depend_on_the_fast_path(monkeypatch):
 
 def test_zero_slope_encoder_still_trains():
     # in-place LeakyReLU is off for slope 0 (autograd cannot invert it there)
-    encoder = Encoder(negative_slope=0.0, **SMALL)
+    encoder = PaperCNN(negative_slope=0.0, **SMALL)
     assert not any(m.inplace for m in encoder.modules() if isinstance(m, nn.LeakyReLU))
     x, _ = _batch(batch=2, length=256)
     encoder(x).sum().backward()

@@ -16,7 +16,7 @@ import pytest
 from ecgssl.data.store import read_windows
 from ecgssl.data.synthetic import wesad
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 #: Build a store from ``argv[1]`` (a WESAD folder) into ``argv[2]``; with a third
 #: argument, first cap the size of files this process may write (bytes).
@@ -143,7 +143,7 @@ def test_json_and_torch_save_on_full_disk(tmp_path: Path) -> None:
         import torch
         from ecgssl.util.atomic import write_text_atomic
         from ecgssl.learning.checkpoint import save_checkpoint
-        from ecgssl.learning.models import atomic_torch_save
+        from ecgssl.learning.checkpoint import atomic_torch_save
         out = Path(sys.argv[1])
         state = {"format": "f", "fingerprint": "x", "w": torch.zeros(100_000)}
         for name, write in [

@@ -6,10 +6,10 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from ecgssl.config import check_config
+from ecgssl.config.validate import check_config
 from ecgssl.util.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -101,3 +101,23 @@ def test_feature_norm_only_for_frozen_features():
     cfg["finetune"]["supervised"]["feature_norm"] = "subject"
     with pytest.raises(ConfigError, match=r"finetune\.supervised\.feature_norm"):
         check_config(cfg)
+
+
+def test_library_config_classes_take_their_defaults_from_the_schema():
+    """A key left out of config.yaml and an argument left out of a call agree."""
+    from dataclasses import asdict
+
+    from ecgssl.config.defaults import defaults
+    from ecgssl.data.preprocess import PreprocessConfig
+    from ecgssl.learning.finetune import FinetuneConfig
+    from ecgssl.learning.pretrain import WORKFLOW_KEYS, PretextConfig
+
+    pretext = {k: v for k, v in defaults("pretext").items() if k not in WORKFLOW_KEYS}
+    assert PretextConfig().to_dict() == pretext
+    train = defaults("$defs.train")
+    train.pop("feature_norm")  # a stage option, not a training hyperparameter
+    assert FinetuneConfig().to_dict() == train
+    assert asdict(PreprocessConfig()) == defaults("preprocess")
+    assert defaults("$defs.train")["depth"] == 2
+    with pytest.raises(KeyError, match="no schema entry"):
+        defaults("pretext.nope")

@@ -10,15 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgssl.evaluation.aggregate import (
-    PAPER_TABLE,
-    load_metrics,
-    paper_comparison,
+from ecgssl.evaluation.paper import PAPER_TABLE, paper_comparison
+from ecgssl.evaluation.plots import (
     plot_accuracy_by_method,
     plot_confusion_matrices,
     plot_pretext_history,
-    summarize,
 )
+from ecgssl.evaluation.tables import load_metrics, summarize
 from ecgssl.util.errors import DataFormatError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from _snakemake import run_snakemake
 
-from ecgssl.config import check_unique_keys
+from ecgssl.config.validate import check_unique_keys
 from ecgssl.util.errors import ConfigError
 
 GOOD = """\

@@ -268,6 +268,12 @@ def test_mutated_valid_file(name: str, ops: list[tuple[str, int, int, bytes]]) -
     _read(target, _mutate(target.files[target.victim], ops))
 
 
+def test_mat_parser_unbound_local_is_a_format_error() -> None:
+    """Found by the fuzzer: scipy's reader raised UnboundLocalError on this flip."""
+    target = TARGETS["mat_amigos_original"]
+    _read(target, _mutate(target.files[target.victim], [("flip", 200, 4, b"\x00")]))
+
+
 @pytest.mark.parametrize("name", sorted(TARGETS))
 @settings(_FUZZ, max_examples=40)
 @given(content=st.binary(max_size=2048))

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from ecgssl.data.store import WindowStoreWriter, read_ecg
+from ecgssl.learning.backbones.paper_cnn import PaperCNN
 from ecgssl.learning.device import THREAD_ENV_VARS, autocast, set_threads
-from ecgssl.learning.models import Encoder, save_encoder
+from ecgssl.learning.modelfile import save_encoder
 
 LENGTH = 64
 
@@ -37,7 +38,7 @@ def _store(path, n=10, seed=0):
 def test_convolutions_pad_explicitly_and_long_kernels_use_the_fast_backward(
     monkeypatch,
 ):
-    encoder = Encoder()
+    encoder = PaperCNN()
     convs = [m for m in encoder.modules() if isinstance(m, nn.Conv1d)]
     assert len(convs) == 6
     for conv in convs:
@@ -87,7 +88,7 @@ def test_autocast_is_bf16_on_cuda_only():
 
 
 def test_pretext_stage_trains_on_one_memmap_not_a_copy(tmp_path, monkeypatch):
-    import ecgssl.learning.pretext
+    import ecgssl.stages.pretext
     from ecgssl.stages.pretext import pretext_stage
 
     a, ecg_a = _store(tmp_path / "a.parquet", 7, seed=1)
@@ -103,7 +104,7 @@ def test_pretext_stage_trains_on_one_memmap_not_a_copy(tmp_path, monkeypatch):
         seen["subjects"] = list(subjects)
         raise Stop
 
-    monkeypatch.setattr(ecgssl.learning.pretext, "pretrain", fake_pretrain)
+    monkeypatch.setattr(ecgssl.stages.pretext, "pretrain", fake_pretrain)
     out = tmp_path / "out"
     with pytest.raises(Stop):
         pretext_stage(
@@ -129,7 +130,7 @@ def test_features_stage_streams_the_store(tmp_path, monkeypatch):
     from ecgssl.stages.features import features_stage
 
     store, ecg = _store(tmp_path / "w.parquet", 9)
-    encoder = Encoder(filters=(4, 8), kernels=(5, 3))
+    encoder = PaperCNN(filters=(4, 8), kernels=(5, 3))
     save_encoder(tmp_path / "enc.pt", encoder)
     expected = extract_features(encoder, read_ecg(store))
 
@@ -159,8 +160,12 @@ def test_extract_features_runs_in_inference_mode():
 
 
 def test_micro_batched_step_equals_one_pass():
-    from ecgssl.learning.models import TASK_WEIGHTS, PretextHeads, PretextNet
-    from ecgssl.learning.pretext import _forward_backward
+    from ecgssl.learning.pretext.transformation_recognition import (
+        TASK_WEIGHTS,
+        PretextHeads,
+        PretextNet,
+        forward_backward,
+    )
 
     gen = torch.Generator().manual_seed(0)
     signals = torch.randn(14, 128, generator=gen)
@@ -169,9 +174,9 @@ def test_micro_batched_step_equals_one_pass():
     results = []
     for micro in (None, 4):
         g = torch.Generator().manual_seed(1)
-        encoder = Encoder(filters=(4, 8), kernels=(5, 3), generator=g)
+        encoder = PaperCNN(filters=(4, 8), kernels=(5, 3), generator=g)
         model = PretextNet(encoder, PretextHeads(n_features=8, dropout=0.0))
-        loss = _forward_backward(
+        loss = forward_backward(
             model, signals, targets, weights, 1e-2, gen, micro, torch.device("cpu")
         )
         results.append([loss] + [p.grad.clone() for p in model.parameters()])
@@ -180,7 +185,7 @@ def test_micro_batched_step_equals_one_pass():
 
 
 def test_pretext_stage_micro_batches_on_the_cpu(tmp_path, monkeypatch):
-    import ecgssl.learning.pretext
+    import ecgssl.stages.pretext
     from ecgssl.stages.pretext import PRETEXT_CPU_MICRO_BATCH, pretext_stage
 
     a, _ = _store(tmp_path / "a.parquet", 4)
@@ -193,7 +198,7 @@ def test_pretext_stage_micro_batches_on_the_cpu(tmp_path, monkeypatch):
         seen.update(kwargs)
         raise Stop
 
-    monkeypatch.setattr(ecgssl.learning.pretext, "pretrain", fake_pretrain)
+    monkeypatch.setattr(ecgssl.stages.pretext, "pretrain", fake_pretrain)
     with pytest.raises(Stop):
         pretext_stage(
             [a],
@@ -208,7 +213,7 @@ def test_pretext_stage_micro_batches_on_the_cpu(tmp_path, monkeypatch):
 
 
 def test_pretrain_checks_micro_batch():
-    from ecgssl.learning.pretext import PretextConfig, pretrain
+    from ecgssl.learning.pretrain import PretextConfig, pretrain
 
     with pytest.raises(ValueError, match="micro_batch"):
         pretrain(

@@ -14,17 +14,17 @@ import torch
 
 from ecgssl import __version__
 from ecgssl.cli import main
+from ecgssl.data.preprocess import prepare_windows
 from ecgssl.data.synthetic.ecg import draw_subject, simulate_ecg
-from ecgssl.learning.features import extract_features, prepare_windows
-from ecgssl.learning.models import (
-    Encoder,
+from ecgssl.learning.backbones.paper_cnn import PaperCNN
+from ecgssl.learning.features import extract_features
+from ecgssl.learning.modelfile import load_encoder, save_encoder, save_pretext_model
+from ecgssl.learning.pretext.transformation_recognition import (
     PretextHeads,
     PretextNet,
-    load_encoder,
-    save_encoder,
-    save_pretext_model,
+    evaluate,
 )
-from ecgssl.learning.pretext import PretextConfig, _evaluate
+from ecgssl.learning.pretrain import PretextConfig
 from ecgssl.learning.transforms import TASKS, TransformParams
 
 FS = 500.0
@@ -34,7 +34,7 @@ STORED = {"snr_db": 10.0, "scale": 1.3, "permute_pieces": 16, "warp_pieces": 8}
 
 def _models(root: Path, transforms: dict | None = None) -> tuple[Path, Path]:
     g = torch.Generator().manual_seed(1)
-    encoder = Encoder(generator=g, **SMALL)
+    encoder = PaperCNN(generator=g, **SMALL)
     heads = PretextHeads(n_features=8, hidden=8, generator=g)
     full = root / "model.pt"
     meta = {} if transforms is None else {"config": {"transforms": transforms}}
@@ -175,8 +175,13 @@ def test_pretext_check_json_and_determinism(files, capsys) -> None:
     code, stdout, stderr = _run(capsys, _check_argv(files["model"], files["ecg"], 7))
     assert code == 0, stderr
     result = json.loads(stdout)
-    assert list(result) == ["accuracy", "n_windows"]
+    assert list(result) == [
+        "accuracy", "balanced_accuracy", "top1", "not_learned", "n_windows",
+    ]  # fmt: skip
     assert list(result["accuracy"]) == list(TASKS)
+    assert list(result["balanced_accuracy"]) == list(TASKS)
+    assert 0.0 <= result["top1"] <= 1.0
+    assert set(result["not_learned"]) <= set(TASKS[1:])
     assert result["n_windows"] == 4
     for value in result["accuracy"].values():
         assert isinstance(value, float)
@@ -189,26 +194,28 @@ def test_pretext_check_json_and_determinism(files, capsys) -> None:
 
 
 def test_pretext_check_matches_training_validation(files, capsys) -> None:
-    """Same accuracy definition, stored transform parameters and draws as _evaluate."""
+    """Same accuracy definition, stored transform parameters and draws as evaluate."""
     seed = 5
     code, stdout, _ = _run(capsys, _check_argv(files["model"], files["ecg"], seed))
     assert code == 0
-    got = json.loads(stdout)["accuracy"]
+    got = json.loads(stdout)
     g = torch.Generator().manual_seed(1)
-    encoder = Encoder(generator=g, **SMALL)
+    encoder = PaperCNN(generator=g, **SMALL)
     heads = PretextHeads(n_features=8, hidden=8, generator=g)
     windows = prepare_windows(np.load(files["ecg"]), fs=FS)
-    config = PretextConfig(batch_size=64, transforms=TransformParams(**STORED), l2=0.0)
-    _, acc, _ = _evaluate(
+    scores = evaluate(
         PretextNet(encoder, heads),
-        windows,
-        np.arange(len(windows)),
-        config,
-        torch.tensor(config.task_weights),
-        torch.Generator().manual_seed(seed),
-        torch.device("cpu"),
+        [torch.from_numpy(windows[i : i + 64]) for i in range(0, len(windows), 64)],
+        params=TransformParams(**STORED),
+        weights=PretextConfig().task_weights,
+        l2=0.0,
+        generator=torch.Generator().manual_seed(seed),
+        device=torch.device("cpu"),
     )
-    assert got == {t: round(float(a), 4) for t, a in zip(TASKS, acc, strict=True)}
+    assert got["accuracy"] == {t: round(a, 4) for t, a in scores.accuracy.items()}
+    assert got["balanced_accuracy"] == {
+        t: round(a, 4) for t, a in scores.balanced_accuracy.items()
+    }
 
 
 def test_pretext_check_uses_stored_transform_params(files, tmp_path, capsys) -> None:

@@ -24,24 +24,8 @@ from ecgssl.data.datasets import write_synthetic
 pytestmark = pytest.mark.slow
 
 METHODS = ["ssl_frozen", "supervised"]
-CONFIG = {
-    "seed": 11,
-    "datasets": {
-        "dreamer": {"source": "raw", "path": "raw/dreamer"},
-        "wesad": {"source": "synthetic", "synthetic": {"n_subjects": 2, "phase_s": 30}},
-    },
-    "pretext": {"epochs": 1, "batch_size": 16},
-    "labels": {
-        "dreamer": {"arousal": {"schemes": ["multiclass", "binary"], "threshold": 3}},
-        "wesad": {"affect": {"schemes": ["multiclass"]}},
-    },
-    "finetune": {
-        "methods": METHODS,
-        "protocols": {"window_kfold": {"n_folds": 2}},
-        "ssl_frozen": {"epochs": 2},
-        "supervised": {"epochs": 1},
-    },
-}
+# DREAMER raw (written by the fixture), WESAD synthetic; 2 methods, 2 folds
+CONFIG = yaml.safe_load((REPO / ".test" / "config-reruns.yaml").read_text())
 # fine-tune jobs per (dataset, scheme): 1 protocol x 2 folds, per method
 FOLDS = 2
 # every fine-tune job: (dreamer 2 schemes + wesad 1) x methods x folds
@@ -194,7 +178,7 @@ def _library(project: Path, module: str) -> Path:
 
 
 def test_edited_model_module_reruns_training_and_what_follows(done):
-    with _edited(_library(done, "learning/models.py")):
+    with _edited(_library(done, "learning/backbones/paper_cnn.py")):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
         pretrain_encoder=1,

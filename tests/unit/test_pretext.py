@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from ecgssl.evaluation.folds import split_subjects
+from ecgssl.learning.backbones.paper_cnn import PaperCNN
 from ecgssl.learning.device import select_device, set_threads
-from ecgssl.learning.models import TASK_WEIGHTS, Encoder, PretextHeads, PretextNet
-from ecgssl.learning.pretext import (
-    PretextConfig,
-    _evaluate,
-    pretrain,
-    split_subjects,
+from ecgssl.learning.pretext.transformation_recognition import (
+    TASK_WEIGHTS,
+    PretextHeads,
+    PretextNet,
+    evaluate,
 )
+from ecgssl.learning.pretrain import PretextConfig, pretrain
 from ecgssl.learning.transforms import TASKS
 from ecgssl.util.errors import ConfigError
 
@@ -143,7 +145,7 @@ def test_two_epoch_pretrain_from_memmap(tmp_path):
     assert set(result.train_subjects) | set(result.val_subjects) == set(subjects)
     assert result.n_train_windows + result.n_val_windows == 60
     assert result.n_val_windows == int(np.isin(subjects, result.val_subjects).sum())
-    assert isinstance(result.encoder, Encoder)
+    assert isinstance(result.encoder, PaperCNN)
     assert isinstance(result.heads, PretextHeads)
     assert not result.encoder.training
     assert result.device == "cpu"
@@ -198,7 +200,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     ckpt = tmp_path / "ckpt" / "pretext.pt"
 
     def killer(line: str) -> None:
-        if line.startswith("epoch 1/2 train loss"):  # after the epoch-1 checkpoint
+        if line.startswith("pretext epoch 1/2: train loss"):  # after its checkpoint
             raise _Interrupt
 
     with pytest.raises(_Interrupt):
@@ -314,19 +316,29 @@ def test_evaluate_changes_nothing_and_is_repeatable():
     x, _ = _data(n=20)
     cfg = _config()
     g = torch.Generator().manual_seed(0)
-    encoder = Encoder(**SMALL_ENCODER, generator=g)
+    encoder = PaperCNN(**SMALL_ENCODER, generator=g)
     net = PretextNet(encoder, PretextHeads(n_features=16, generator=g))
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    weights = torch.tensor(TASK_WEIGHTS)
-    idx = np.arange(20)
     out = []
     for _ in range(2):
-        val_gen = torch.Generator().manual_seed(99)
-        out.append(_evaluate(net, x, idx, cfg, weights, val_gen, torch.device("cpu")))
+        out.append(
+            evaluate(
+                net,
+                [torch.from_numpy(x[:12]), torch.from_numpy(x[12:])],
+                params=cfg.transforms,
+                weights=TASK_WEIGHTS,
+                l2=cfg.l2,
+                generator=torch.Generator().manual_seed(99),
+                device=torch.device("cpu"),
+            )  # fmt: skip
+        )
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert all(p.grad is None for p in net.parameters())
-    assert out[0][0] == out[1][0]
-    np.testing.assert_array_equal(out[0][1], out[1][1])
+    assert net.training  # the mode it was in
+    assert out[0] == out[1]
+    # balanced accuracy: chance is 0.5 whatever the class balance
+    for task in TASKS:
+        assert 0.0 <= out[0].balanced_accuracy[task] <= 1.0
 
 
 def test_pretrain_validates_arguments():

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from ecgssl.data.preprocess import prepare_windows
 from ecgssl.data.synthetic.ecg import draw_subject, simulate_ecg
-from ecgssl.learning.features import normalise_per_subject, prepare_windows
+from ecgssl.learning.features import normalise_per_subject
 
 
 def test_normalise_per_subject_removes_person_offsets():

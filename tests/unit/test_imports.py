@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ecgssl.util.imports import NO_RESULT_MODULES, module_file, reachable_modules
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _package(root: Path, files: dict[str, str]) -> Path:

@@ -11,15 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from _snakemake import snakemake_cmd
+from _snakemake import REPO, snakemake_cmd
 
-CONFIG = {
-    "seed": 5,
-    "datasets": {
-        "wesad": {"source": "synthetic", "synthetic": {"n_subjects": 3, "phase_s": 30}},
-    },
-    "pretext": {"epochs": 3, "batch_size": 8, "val_fraction": 0.34},
-}
+# one synthetic dataset, 3 pretext epochs
+CONFIG = yaml.safe_load((REPO / ".test" / "config-resume.yaml").read_text())
 TARGET = "results/pretext/default/encoder.pt"
 CHECKPOINT = "results/pretext/default/checkpoint.pt"
 
@@ -77,7 +72,7 @@ def test_killed_pretext_job_resumes_from_its_checkpoint(tmp_path):
     log = (killed / "logs/pretrain_encoder/default.log").read_text()
     assert "resuming from" in log, log[-2000:]
     assert "train loss" in log
-    assert f"epoch 1/{CONFIG['pretext']['epochs']} train loss" not in log
+    assert f"pretext epoch 1/{CONFIG['pretext']['epochs']}: train loss" not in log
     assert not (killed / CHECKPOINT).exists()  # removed once the outputs exist
     assert "pretrain_encoder" in rerun.stderr
 

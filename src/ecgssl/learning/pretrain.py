@@ -1,0 +1,475 @@
+"""Pretext training: teach the encoder the transformation-recognition task.
+
+:func:`pretrain` holds out a share of subjects for validation, then runs
+:func:`ecgssl.learning.training.fit` with one epoch being a shuffled pass over the
+training windows in batches of ``batch_size`` windows (each giving seven signals,
+see :mod:`ecgssl.learning.pretext.transformation_recognition`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+
+from ecgssl.config.defaults import defaults
+from ecgssl.evaluation.folds import split_subjects
+from ecgssl.learning.backbones import build_backbone, check_backbone_params
+from ecgssl.learning.pretext.transformation_recognition import (
+    PretextHeads,
+    PretextNet,
+    Scores,
+    evaluate,
+    forward_backward,
+)
+from ecgssl.learning.training import TrainingRun, fingerprint, fit, format_eta
+from ecgssl.learning.transforms import TASKS, TransformParams, make_pretext_batch
+from ecgssl.util.checks import (
+    check_int,
+    check_keys,
+    check_number,
+    check_probability,
+    validate_type,
+)
+from ecgssl.util.errors import ConfigError
+from ecgssl.util.seeds import stable_seed
+
+__all__ = ["CHECKPOINT_FORMAT", "PretextConfig", "PretrainResult", "pretrain"]
+
+logger = logging.getLogger(__name__)
+
+#: Value of the ``"format"`` key of a pretext training checkpoint.
+CHECKPOINT_FORMAT = "ecgssl-pretext-checkpoint-v2"
+
+_DEFAULTS = defaults("pretext")
+#: Keys of the ``pretext`` config section that are not training hyperparameters.
+WORKFLOW_KEYS = ("name", "datasets", "device")
+
+
+@dataclass
+class PretextConfig:
+    """Hyperparameters of the pretext stage (defaults: the schema's, the paper's).
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the training windows.
+    batch_size : int
+        Windows per step (each gives 7 signals, so 128 -> 896 signals).
+    lr : float
+        Initial Adam learning rate.
+    lr_decay : float
+        Staircase decay factor of the learning rate ...
+    lr_decay_steps : int
+        ... applied every this many optimizer steps.
+    l2 : float
+        Factor of ``sum(0.5 * ||W||^2)`` over conv and linear kernels.
+    dropout : float
+        Dropout rate in the heads.
+    task_weights : tuple of float
+        Loss weight of each head, in :data:`ecgssl.learning.transforms.TASKS` order.
+    val_fraction : float
+        Share of subjects held out for validation (at least one subject when there
+        are two or more and the share is > 0).
+    transforms : TransformParams
+        Transformation parameters (a dict is converted).
+    encoder : dict
+        Arguments of the paper's network (:class:`PaperCNN`): ``filters``,
+        ``kernels``, ``pool``, ``pool_stride``, ``negative_slope``.
+    """
+
+    epochs: int = _DEFAULTS["epochs"]
+    batch_size: int = _DEFAULTS["batch_size"]
+    lr: float = _DEFAULTS["lr"]
+    lr_decay: float = _DEFAULTS["lr_decay"]
+    lr_decay_steps: int = _DEFAULTS["lr_decay_steps"]
+    l2: float = _DEFAULTS["l2"]
+    dropout: float = _DEFAULTS["dropout"]
+    task_weights: tuple[float, ...] = tuple(_DEFAULTS["task_weights"])
+    val_fraction: float = _DEFAULTS["val_fraction"]
+    transforms: TransformParams = field(default_factory=TransformParams)
+    encoder: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULTS["encoder"]))
+
+    def __post_init__(self) -> None:
+        """Convert and validate the values."""
+        if isinstance(self.transforms, Mapping):
+            check_keys(
+                self.transforms,
+                [f.name for f in dataclasses.fields(TransformParams)],
+                "transforms",
+            )
+            self.transforms = TransformParams(**self.transforms)
+        validate_type(self.transforms, TransformParams, "transforms")
+        for name in ("epochs", "batch_size", "lr_decay_steps"):
+            setattr(self, name, check_int(getattr(self, name), name, minimum=1))
+        self.lr = check_number(self.lr, "lr", minimum=0.0, exclusive_minimum=True)
+        self.lr_decay = check_number(
+            self.lr_decay, "lr_decay", minimum=0.0, maximum=1.0, exclusive_minimum=True
+        )
+        self.l2 = check_number(self.l2, "l2", minimum=0.0)
+        self.dropout = check_probability(self.dropout, "dropout")
+        self.val_fraction = check_probability(self.val_fraction, "val_fraction")
+        weights = tuple(self.task_weights)
+        if len(weights) != len(TASKS):
+            raise ValueError(
+                f"task_weights must be {len(TASKS)} numbers, got {self.task_weights!r}"
+            )
+        self.task_weights = tuple(
+            check_number(w, "task_weights", minimum=0.0) for w in weights
+        )
+        self.encoder = check_backbone_params("paper_cnn", self.encoder, what="encoder")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PretextConfig:
+        """Build a config from a plain dict (e.g. the YAML ``pretext`` section).
+
+        Parameters
+        ----------
+        d : dict
+            Any subset of the fields (``transforms`` may be a dict); the workflow
+            keys (``name``, ``datasets``, ``device``) are ignored.
+
+        Raises
+        ------
+        ecgssl.util.errors.ConfigError
+            On unknown keys (including inside ``transforms``) or invalid values; the
+            message names the key.
+        """
+        if not isinstance(d, Mapping):
+            raise ConfigError(
+                f"pretext config must be a mapping, got {type(d).__name__}"
+            )
+        kwargs = {k: v for k, v in d.items() if k not in WORKFLOW_KEYS}
+        try:
+            check_keys(kwargs, [f.name for f in dataclasses.fields(cls)], "pretext")
+            return cls(**kwargs)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"invalid pretext config: {err}") from err
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict that :meth:`from_dict` accepts."""
+        d = dataclasses.asdict(self)
+        d["task_weights"] = list(self.task_weights)
+        return d
+
+
+@dataclass
+class PretrainResult:
+    """Outcome of :func:`pretrain`.
+
+    Attributes
+    ----------
+    encoder : nn.Module
+        Trained encoder (CPU, eval mode).
+    heads : PretextHeads
+        Trained heads (CPU, eval mode).
+    history : list of dict
+        One row per epoch: ``epoch`` (from 1), ``steps`` (cumulative optimizer
+        steps), ``train_loss`` (mean objective incl. the L2 term),
+        ``windows_per_s`` (training windows per second of training), the
+        validation scores (:meth:`Scores.as_row` with prefix ``val_``: loss,
+        per-task accuracy and balanced accuracy, top-1; None without validation
+        subjects), ``lr`` (after the epoch) and ``seconds``.
+    val_scores : Scores or None
+        The last epoch's validation scores.
+    seed : int
+    device : str
+    train_subjects, val_subjects : list of str
+    n_train_windows, n_val_windows : int
+    config : PretextConfig
+    """
+
+    encoder: torch.nn.Module
+    heads: PretextHeads
+    history: list[dict[str, Any]]
+    val_scores: Scores | None
+    seed: int
+    device: str
+    train_subjects: list[str]
+    val_subjects: list[str]
+    n_train_windows: int
+    n_val_windows: int
+    config: PretextConfig
+
+    @property
+    def n_train_subjects(self) -> int:
+        """Number of training subjects."""
+        return len(self.train_subjects)
+
+    @property
+    def n_val_subjects(self) -> int:
+        """Number of validation subjects."""
+        return len(self.val_subjects)
+
+    @property
+    def val_accuracy(self) -> dict[str, float | None]:
+        """Per-task validation accuracy (flattering; see :class:`Scores`)."""
+        if self.val_scores is None:
+            return dict.fromkeys(TASKS)
+        return dict(self.val_scores.accuracy)
+
+    def meta(self) -> dict[str, Any]:
+        """JSON-serialisable provenance stored with the model."""
+        from ecgssl import __version__
+
+        scores = self.val_scores
+        return {
+            "stage": "pretext",
+            "method": "transformation_recognition",
+            "backbone": "paper_cnn",
+            "seed": self.seed,
+            "device": self.device,
+            "torch": torch.__version__,
+            "ecgssl": __version__,
+            "config": self.config.to_dict(),
+            "n_train_windows": self.n_train_windows,
+            "n_val_windows": self.n_val_windows,
+            "train_subjects": list(self.train_subjects),
+            "val_subjects": list(self.val_subjects),
+            "val_accuracy": self.val_accuracy,
+            "val_balanced_accuracy": None
+            if scores is None
+            else dict(scores.balanced_accuracy),
+            "val_top1": None if scores is None else scores.top1,
+            "not_learned": None if scores is None else scores.not_learned(),
+            "epochs_trained": len(self.history),
+        }
+
+
+def _as_windows(windows: Any) -> Any:
+    if not (hasattr(windows, "shape") and hasattr(windows, "__getitem__")):
+        windows = np.asarray(windows, dtype=np.float32)
+    shape = tuple(windows.shape)
+    if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
+        raise ValueError(f"windows must have shape (n_windows, n_samples), got {shape}")
+    return windows
+
+
+def load_batch(windows: Any, index: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Read the rows ``index`` (sorted, for memmap locality) as a float32 tensor."""
+    rows = np.ascontiguousarray(np.asarray(windows[index]), dtype=np.float32)
+    tensor = torch.from_numpy(rows)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def pretrain(
+    windows: ArrayLike,
+    subjects: ArrayLike,
+    *,
+    config: PretextConfig,
+    seed: int,
+    device: str | torch.device,
+    log: Callable[[str], None] | None = None,
+    checkpoint_path: str | Path | None = None,
+    log_every: int = 50,
+    micro_batch: int | None = None,
+) -> PretrainResult:
+    """Train the encoder and the seven heads on the transformation-recognition task.
+
+    Validation is on a held-out share of subjects (see
+    :func:`ecgssl.evaluation.folds.split_subjects`); none of their windows is
+    trained on. Each epoch shuffles the training windows; the learning rate decays
+    by ``lr_decay`` every ``lr_decay_steps`` optimizer steps (staircase).
+    Validation transformations use a fixed seed, so validation scores are comparable
+    across epochs. Deterministic on the CPU for a given seed.
+
+    Parameters
+    ----------
+    windows : array-like, shape (n_windows, n_samples), float32
+        Pretext windows, read batch by batch (a memmap is never loaded whole).
+    subjects : array-like of str, shape (n_windows,)
+        Subject id of each window, unique across datasets (e.g. ``"dreamer/s01"``).
+    config : PretextConfig
+        Hyperparameters.
+    seed : int
+        Seed of the split, initial weights, shuffling, transformations and dropout.
+    device : str or torch.device
+        Where to train.
+    log : callable or None
+        Receives progress lines; None logs them to this module's logger.
+    checkpoint_path : str, Path or None
+        If given, the full training state is saved there after every epoch and a
+        checkpoint of the same run found there is resumed from, giving the same
+        result as an uninterrupted run (see :func:`ecgssl.learning.training.fit`).
+    log_every : int
+        Emit a progress line every this many steps (besides one per epoch).
+    micro_batch : int or None
+        If set, each step's ``7 * batch_size`` signals go through forward and
+        backward this many at a time, with gradients accumulated: the same loss and
+        gradient as one pass at a fraction of the activation memory. None: one pass.
+
+    Returns
+    -------
+    PretrainResult
+    """
+    validate_type(config, PretextConfig, "config")
+    seed = check_int(seed, "seed")
+    if micro_batch is not None:
+        check_int(micro_batch, "micro_batch", minimum=1)
+    check_int(log_every, "log_every", minimum=1)
+    device = torch.device(device)
+    emit = log if log is not None else logger.info
+
+    windows = _as_windows(windows)
+    n_windows, length = windows.shape
+    subjects = np.asarray(subjects).astype(str)
+    if subjects.shape != (n_windows,):
+        raise ValueError(
+            f"subjects must have shape ({n_windows},) like windows, got "
+            f"{subjects.shape}"
+        )
+    config.transforms.check_length(length)
+    train_subjects, val_subjects = split_subjects(subjects, config.val_fraction, seed)
+    is_val = np.isin(subjects, val_subjects)
+    train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    if len(train_idx) == 0:
+        raise ValueError("no training windows left after the validation split")
+
+    init_gen = torch.Generator().manual_seed(stable_seed(seed, "init"))
+    encoder = build_backbone("paper_cnn", config.encoder, generator=init_gen)
+    encoder.flops_per_signal(length)  # raises if the windows are too short
+    heads = PretextHeads(
+        n_features=encoder.n_features, dropout=config.dropout, generator=init_gen
+    )
+    model = PretextNet(encoder, heads).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=config.lr_decay_steps, gamma=config.lr_decay
+    )
+    generators = {
+        "shuffle": torch.Generator().manual_seed(stable_seed(seed, "shuffle")),
+        "augment": torch.Generator(device=device).manual_seed(
+            stable_seed(seed, "augment")
+        ),
+        "dropout": torch.Generator(device=device).manual_seed(
+            stable_seed(seed, "dropout")
+        ),
+    }
+    weights = torch.tensor(config.task_weights, dtype=torch.float32, device=device)
+    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    emit(
+        f"pretext: {len(train_idx)} training windows ({len(train_subjects)} subjects), "
+        f"{len(val_idx)} validation windows ({len(val_subjects)} subjects), "
+        f"{length} samples, {steps_per_epoch} steps/epoch, device {device}"
+    )
+
+    def train_epoch(epoch: int) -> dict[str, Any]:
+        order = torch.randperm(len(train_idx), generator=generators["shuffle"]).numpy()
+        loss_sum, n_seen, seconds = 0.0, 0, 0.0
+        for step in range(steps_per_epoch):
+            t0 = time.perf_counter()
+            rows = order[step * config.batch_size : (step + 1) * config.batch_size]
+            x = load_batch(windows, np.sort(train_idx[rows]), device)
+            signals, targets = make_pretext_batch(
+                x, config.transforms, generators["augment"]
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss = forward_backward(
+                model, signals, targets, weights, config.l2,
+                generators["dropout"], micro_batch, device,
+            )  # fmt: skip
+            optimizer.step()
+            scheduler.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"pretext loss is {value} at epoch {epoch}, step {step + 1}"
+                )
+            loss_sum += value * len(rows)
+            n_seen += len(rows)
+            seconds += time.perf_counter() - t0
+            if (step + 1) % log_every == 0 and step + 1 < steps_per_epoch:
+                eta = seconds / (step + 1) * (steps_per_epoch - step - 1)
+                emit(
+                    f"epoch {epoch}/{config.epochs} step {step + 1}/{steps_per_epoch}"
+                    f" loss {loss_sum / n_seen:.4f} {n_seen / seconds:.1f} windows/s "
+                    f"ETA {format_eta(eta)}"
+                )
+        return {
+            "steps": int(scheduler.last_epoch),
+            "train_loss": loss_sum / n_seen,
+            "windows_per_s": n_seen / seconds if seconds > 0 else None,
+        }
+
+    def validate() -> dict[str, Any]:
+        if len(val_idx) == 0:
+            return dict.fromkeys(Scores.row_keys("val_"))
+        val_gen = torch.Generator(device=device).manual_seed(
+            stable_seed(seed, "validation")
+        )
+        batches = (
+            load_batch(windows, val_idx[i : i + config.batch_size], device)
+            for i in range(0, len(val_idx), config.batch_size)
+        )
+        scores = evaluate(
+            model, batches, params=config.transforms, weights=config.task_weights,
+            l2=config.l2, generator=val_gen, device=device,
+        )  # fmt: skip
+        return scores.as_row("val_")
+
+    def describe(row: dict[str, Any]) -> str:
+        text = f"train loss {row['train_loss']:.4f}"
+        scores = Scores.from_row(row, "val_")
+        if scores is not None:
+            text += (
+                f" val loss {scores.loss:.4f} top1 {scores.top1:.3f} balanced acc ("
+                + " ".join(f"{t}={scores.balanced_accuracy[t]:.2f}" for t in TASKS)
+                + ")"
+            )
+        return text + f" lr {row['lr']:.3g} {row['windows_per_s'] or 0:.1f} windows/s"
+
+    probe_rows = np.unique([0, n_windows // 2, n_windows - 1])
+    probe = load_batch(windows, probe_rows, torch.device("cpu")).numpy()
+    identity = {
+        "seed": seed,
+        "config": {k: v for k, v in config.to_dict().items() if k != "epochs"},
+        "n_windows": n_windows,
+        "length": length,
+        "val_subjects": val_subjects,
+        "device_type": device.type,
+        "micro_batch": micro_batch,  # dropout masks are drawn chunk by chunk
+    }
+    run = TrainingRun(
+        name="pretext",
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generators=generators,
+        epochs=config.epochs,
+        train_epoch=train_epoch,
+        validate=validate,
+        describe=describe,
+        log=emit,
+        fingerprint=fingerprint(
+            identity, probe, np.frombuffer("\0".join(subjects).encode(), np.uint8)
+        ),
+        checkpoint_path=None if checkpoint_path is None else Path(checkpoint_path),
+        checkpoint_format=CHECKPOINT_FORMAT,
+    )
+    outcome = fit(run)
+    model.eval()
+    model.cpu()
+    return PretrainResult(
+        encoder=model.encoder,
+        heads=model.heads,
+        history=outcome.history,
+        val_scores=Scores.from_row(outcome.history[-1], "val_"),
+        seed=seed,
+        device=str(device),
+        train_subjects=train_subjects,
+        val_subjects=val_subjects,
+        n_train_windows=len(train_idx),
+        n_val_windows=len(val_idx),
+        config=config,
+    )
