@@ -2,7 +2,8 @@
 
 Put this folder on ``PYTHONPATH`` and set ``ECGSSL_IMPORT_TRACE`` to a folder: every
 Python process that runs a workflow script then writes, at exit, its rule name, its
-input files and the ``ecgssl`` modules in ``sys.modules`` to a JSON file there.
+``code`` parameter (the library modules it depends on, with their digests) and the
+``ecgssl`` modules in ``sys.modules`` to a JSON file there.
 """
 
 import atexit
@@ -20,7 +21,7 @@ def _dump() -> None:
     modules = sorted(m for m in sys.modules if m == "ecgssl" or m.startswith("ecgssl."))
     record = {
         "rule": job.rule,
-        "input": [os.path.abspath(p) for p in job.input],
+        "code": getattr(job.params, "code", ""),
         "modules": modules,
         "files": {m: getattr(sys.modules[m], "__file__", None) for m in modules},
     }

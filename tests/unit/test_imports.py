@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ecgssl.util.imports import NO_RESULT_MODULES, module_file, reachable_modules
+from ecgssl.util.imports import (
+    NO_RESULT_MODULES,
+    code_digest,
+    has_code,
+    module_file,
+    reachable_modules,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,3 +69,33 @@ def test_no_result_modules_exist():
     """The list names only modules that exist (a stale name would hide nothing)."""
     for name in NO_RESULT_MODULES:
         assert module_file(name, REPO / "src") is not None, name
+
+
+def test_code_digest_follows_contents_not_paths_and_skips_code_free_modules(tmp_path):
+    files = {
+        "__init__.py": '"""Docstring only."""\nfrom __future__ import annotations\n',
+        "a.py": "from ecgssl import b\n",
+        "b.py": "X = 1\n",
+        "quiet.py": "X = 2\n",
+    }
+    one = _package(tmp_path / "one", files)
+    two = _package(tmp_path / "elsewhere" / "two", files)
+    script = tmp_path / "script.py"
+    script.write_text("import ecgssl.a\nimport ecgssl.quiet\n")
+    digest = code_digest([script], one, exclude={"ecgssl.quiet"})
+    assert list(digest) == ["ecgssl.a", "ecgssl.b"]  # no code in __init__, excluded
+    assert digest == code_digest([script], two, exclude={"ecgssl.quiet"})  # moved
+    (two / "ecgssl" / "b.py").write_text("X = 3\n")
+    _clear_caches()
+    edited = code_digest([script], two, exclude={"ecgssl.quiet"})
+    assert edited["ecgssl.a"] == digest["ecgssl.a"]
+    assert edited["ecgssl.b"] != digest["ecgssl.b"]
+    assert not has_code(one / "ecgssl" / "__init__.py")
+    assert has_code(one / "ecgssl" / "b.py")
+
+
+def _clear_caches():
+    import ecgssl.util.imports as imports
+
+    for name in ("_source_digest", "_direct_imports", "has_code", "module_file"):
+        getattr(imports, name).cache_clear()

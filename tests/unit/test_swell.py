@@ -148,8 +148,10 @@ def test_xlsx_has_fixed_timestamps(archive: Path):
 def test_writer_validates_arguments(tmp_path: Path):
     with pytest.raises(ValueError, match="n_subjects"):
         synth.write(tmp_path, seed=0, n_subjects=0)
-    with pytest.raises(ValueError, match="fs"):
+    with pytest.raises(TypeError, match="fs must be an int"):
         synth.write(tmp_path, seed=0, n_subjects=1, fs=2048.5)
+    with pytest.raises(ValueError, match="fs must be <= 32767"):
+        synth.write(tmp_path, seed=0, n_subjects=1, fs=2**15)
 
 
 # ----------------------------------------------------------------------- reader

@@ -10,7 +10,6 @@ rule aggregate_metrics:
     input:
         metrics=finetune_targets(),
         history=f"results/pretext/{PRETEXT_NAME}/history.tsv",
-        code=script_code("aggregate_metrics"),
     output:
         summary=report(
             "results/tables/summary.tsv",
@@ -48,6 +47,7 @@ rule aggregate_metrics:
         mem_mb=2000,
         runtime=15,
     params:
+        code=script_code("aggregate_metrics"),
         config=config,
     script:
         "../scripts/aggregate_metrics.py"

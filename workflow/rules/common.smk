@@ -1,5 +1,4 @@
 # Helpers, target lists and wildcard constraints. No rules here.
-import os
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -7,7 +6,7 @@ from snakemake.utils import validate
 from ecgssl.config.defaults import SCHEMA_PATH
 from ecgssl.config.validate import check_config, check_unique_keys
 from ecgssl.data.datasets import entry, open_reader
-from ecgssl.util.imports import NO_RESULT_MODULES, module_file, reachable_modules
+from ecgssl.util.imports import code_digest
 from ecgssl.util.seeds import stable_seed
 
 check_unique_keys(workflow.configfiles)  # YAML keeps the last of two equal keys
@@ -24,17 +23,17 @@ wildcard_constraints:
 
 
 def script_code(script, *modules):
-    """Library files a rule's results depend on: edits rerun it and what follows.
+    """Digest of the library code a rule's results depend on (its ``code`` param).
 
-    Derived from the imports of the rule's script (and of extra ``modules`` that it
-    loads by name, e.g. a dataset's reader), minus the modules that cannot change
-    results (``ecgssl.util.imports.NO_RESULT_MODULES``). Paths are relative to the working
-    directory, so a finished project that is moved or copied does not rerun.
+    ``module@sha256`` of the modules the rule's script imports (and of extra
+    ``modules`` it loads by name, e.g. a dataset's reader), transitively, minus those
+    that cannot change results (``ecgssl.util.imports.NO_RESULT_MODULES``), as one
+    string. Snakemake reruns a job whose params changed, so an edit reruns exactly
+    the rules that run the edited code, and a moved, copied or touched project
+    reruns nothing.
     """
-    names = reachable_modules(
-        [SCRIPTS / f"{script}.py", *modules], SRC, exclude=NO_RESULT_MODULES
-    )
-    return [os.path.relpath(module_file(name, SRC)) for name in names]
+    digest = code_digest([SCRIPTS / f"{script}.py", *modules], SRC)
+    return " ".join(f"{name}@{sha}" for name, sha in digest.items())
 
 
 def dataset_cfg(dataset):

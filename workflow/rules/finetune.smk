@@ -4,7 +4,6 @@
 rule assign_folds:
     input:
         store="results/windows/{dataset}.parquet",
-        code=script_code("assign_folds"),
     output:
         "results/folds/{dataset}/{label}/{protocol}.tsv",
     log:
@@ -16,6 +15,7 @@ rule assign_folds:
         mem_mb=1000,
         runtime=10,
     params:
+        code=script_code("assign_folds"),
         n_folds=lambda wc: PROTOCOLS[wc.protocol],
         seed=lambda wc: stable_seed(
             config["seed"], "folds", wc.dataset, wc.label, wc.protocol
@@ -27,7 +27,6 @@ rule assign_folds:
 rule finetune_classifier:
     input:
         unpack(finetune_inputs),
-        code=script_code("finetune_classifier"),
     output:
         metrics="results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}/metrics.json",
         predictions="results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}/predictions.parquet",
@@ -42,10 +41,12 @@ rule finetune_classifier:
         mem_mb=2000,
         runtime=60,
     params:
+        code=script_code("finetune_classifier"),
         label=label_spec,
         train=lambda wc: FINETUNE[wc.method],
         device=FINETUNE["device"],
         seed=finetune_seed,
         encoder=PRETEXT.get("encoder", {}),
+        checkpoint="results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}/checkpoint.pt",
     script:
         "../scripts/finetune_classifier.py"

@@ -2,8 +2,6 @@
 
 
 rule synthesize_dataset:
-    input:
-        code=writer_code,
     output:
         directory("resources/synthetic/{dataset}"),
     log:
@@ -17,6 +15,7 @@ rule synthesize_dataset:
         mem_mb=2000,
         runtime=30,
     params:
+        code=writer_code,
         options=lambda wc: dataset_cfg(wc.dataset).get("synthetic", {}),
         seed=synthetic_seed,
     script:
@@ -26,7 +25,6 @@ rule synthesize_dataset:
 rule window_dataset:
     input:
         raw=dataset_inputs,
-        code=reader_code,
     output:
         store="results/windows/{dataset}.parquet",
         qc=report(
@@ -45,6 +43,7 @@ rule window_dataset:
         mem_mb=4000,
         runtime=60,
     params:
+        code=reader_code,
         root=lambda wc: dataset_root(wc.dataset),
         reader=lambda wc: dataset_cfg(wc.dataset).get("reader", {}),
         preprocess=config["preprocess"],

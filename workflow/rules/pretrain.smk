@@ -4,7 +4,6 @@
 rule pretrain_encoder:
     input:
         stores=expand("results/windows/{dataset}.parquet", dataset=PRETEXT_DATASETS),
-        code=script_code("pretrain_encoder"),
     output:
         model="results/pretext/{pretext}/encoder.pt",
         sidecar="results/pretext/{pretext}/encoder.json",
@@ -22,6 +21,7 @@ rule pretrain_encoder:
         mem_mb=4000,
         runtime=240,
     params:
+        code=script_code("pretrain_encoder"),
         config=pretext_params(),
         device=PRETEXT["device"],
         seed=stable_seed(config["seed"], "pretext", PRETEXT_NAME),
@@ -34,7 +34,6 @@ rule extract_features:
     input:
         model="results/pretext/{pretext}/encoder.pt",
         store="results/windows/{dataset}.parquet",
-        code=script_code("extract_features"),
     output:
         "results/features/{pretext}/{dataset}.npy",
     log:
@@ -47,6 +46,7 @@ rule extract_features:
         mem_mb=2000,
         runtime=30,
     params:
+        code=script_code("extract_features"),
         device=PRETEXT["device"],
     script:
         "../scripts/extract_features.py"

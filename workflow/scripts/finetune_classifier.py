@@ -30,6 +30,7 @@ def main() -> None:
         features_path=Path(inputs.features) if "features" in inputs.keys() else None,
         encoder_path=Path(inputs.encoder) if "encoder" in inputs.keys() else None,
         encoder_config=snakemake.params.encoder,
+        checkpoint_path=Path(snakemake.params.checkpoint),
     )
 
 

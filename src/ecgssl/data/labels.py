@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from ecgssl.util.checks import check_number
 
 __all__ = ["SCHEMES", "encode_labels", "round_half_up"]
 
@@ -112,10 +113,7 @@ def encode_labels(
             raise ValueError("classes is only allowed with scheme='multiclass'")
         if threshold is None:
             raise ValueError("threshold is required with scheme='binary'")
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-            raise TypeError(f"threshold must be a number, got {threshold!r}")
-        if not math.isfinite(threshold):
-            raise ValueError(f"threshold must be finite, got {threshold!r}")
+        threshold = check_number(threshold, "threshold")
         y[labelled] = (arr[labelled] >= threshold).astype(np.int64)
         return y, list(BINARY_CLASS_NAMES)
 

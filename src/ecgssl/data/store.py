@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ecgssl.util.atomic import atomic_path
+from ecgssl.util.checks import check_int
 from ecgssl.util.errors import DataFormatError
 
 __all__ = [
@@ -252,10 +253,7 @@ def iter_ecg(path: str | Path, *, batch_size: int = 4096) -> Iterator[np.ndarray
         float32 windows (read-only views of Arrow buffers); memory stays about one
         row group, whatever the store's size.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(f"batch_size must be an int, got {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_int(batch_size, "batch_size", minimum=1)
     # Buffered reads, not a memory map: mapped pages that were read count towards
     # the resident size until the file is closed (the whole store, at the end).
     pf = _open(path, memory_map=False)

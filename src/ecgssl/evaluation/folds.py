@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.model_selection import GroupKFold, KFold
 
-from ecgssl.util.checks import check_probability
+from ecgssl.util.checks import check_int, check_option, check_probability
 from ecgssl.util.seeds import stable_seed
 
 __all__ = ["PROTOCOLS", "assign_folds", "split_subjects", "stable_seed"]
@@ -82,16 +82,9 @@ def assign_folds(
     ndarray of int64, shape (n_windows,)
         Test-fold index (0 .. n_folds - 1) of each window, -1 for unlabelled windows.
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    if isinstance(n_folds, bool) or not isinstance(n_folds, int | np.integer):
-        raise TypeError(f"n_folds must be an int, got {n_folds!r}")
-    if n_folds < 2:
-        raise ValueError(f"n_folds must be >= 2, got {n_folds}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32 - 1], got {seed}")
+    check_option(protocol, PROTOCOLS, "protocol")
+    n_folds = check_int(n_folds, "n_folds", minimum=2)
+    seed = check_int(seed, "seed", minimum=0, maximum=2**32 - 1)
     subj = np.asarray(subjects)
     mask = np.asarray(labelled_mask)
     if subj.ndim != 1:

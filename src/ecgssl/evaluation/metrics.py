@@ -16,6 +16,8 @@ from sklearn.metrics import (
     recall_score,
 )
 
+from ecgssl.util.checks import check_int
+
 __all__ = ["METRIC_KEYS", "classification_metrics"]
 
 #: Keys of the dict :func:`classification_metrics` returns.
@@ -88,11 +90,7 @@ def classification_metrics(
         ``n_test``: number of test windows.
         All values are plain Python floats/ints (JSON-serialisable).
     """
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer):
-        raise TypeError(f"n_classes must be an int, got {n_classes!r}")
-    if n_classes < 2:
-        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
-    n_classes = int(n_classes)
+    n_classes = check_int(n_classes, "n_classes", minimum=2)
     yt = _check_labels(y_true, "y_true", n_classes)
     yp = _check_labels(y_pred, "y_pred", n_classes)
     ytr = _check_labels(y_train, "y_train", n_classes)

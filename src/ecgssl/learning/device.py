@@ -7,6 +7,8 @@ import os
 
 import torch
 
+from ecgssl.util.checks import check_int
+
 __all__ = ["THREAD_ENV_VARS", "autocast", "select_device", "set_threads"]
 
 logger = logging.getLogger(__name__)
@@ -80,10 +82,7 @@ def set_threads(n: int) -> None:
         torch still allows it (it can be set only once, before any parallel work);
         otherwise it is left as it is.
     """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {n!r}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    check_int(n, "n", minimum=1)
     # BLAS/OpenMP pools read these when they start: this covers child processes.
     # For the job's own numpy/SciPy BLAS, Snakemake already sets them to the job's
     # threads before a script: job starts (snakemake/shell.py), i.e. before import.

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,11 @@ from ecgssl.evaluation.folds import split_subjects
 from ecgssl.learning.backbones import build_backbone, check_backbone_params
 from ecgssl.learning.pretext.transformation_recognition import (
     PretextHeads,
-    PretextNet,
     Scores,
-    evaluate,
-    forward_backward,
+    TransformationRecognition,
 )
 from ecgssl.learning.training import TrainingRun, fingerprint, fit, format_eta
-from ecgssl.learning.transforms import TASKS, TransformParams, make_pretext_batch
+from ecgssl.learning.transforms import TASKS, TransformParams
 from ecgssl.util.checks import (
     check_int,
     check_keys,
@@ -320,146 +318,69 @@ def pretrain(
     check_int(log_every, "log_every", minimum=1)
     device = torch.device(device)
     emit = log if log is not None else logger.info
-
     windows = _as_windows(windows)
-    n_windows, length = windows.shape
     subjects = np.asarray(subjects).astype(str)
-    if subjects.shape != (n_windows,):
-        raise ValueError(
-            f"subjects must have shape ({n_windows},) like windows, got "
-            f"{subjects.shape}"
-        )
-    config.transforms.check_length(length)
-    train_subjects, val_subjects = split_subjects(subjects, config.val_fraction, seed)
-    is_val = np.isin(subjects, val_subjects)
-    train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
-    if len(train_idx) == 0:
-        raise ValueError("no training windows left after the validation split")
+    config.transforms.check_length(windows.shape[1])
+    split = _Split.of(subjects, n_windows=windows.shape[0], config=config, seed=seed)
 
-    init_gen = torch.Generator().manual_seed(stable_seed(seed, "init"))
-    encoder = build_backbone("paper_cnn", config.encoder, generator=init_gen)
-    encoder.flops_per_signal(length)  # raises if the windows are too short
-    heads = PretextHeads(
-        n_features=encoder.n_features, dropout=config.dropout, generator=init_gen
-    )
-    model = PretextNet(encoder, heads).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    def gen(name: str, where: torch.device | str = "cpu") -> torch.Generator:
+        return torch.Generator(device=where).manual_seed(stable_seed(seed, name))
+
+    init = gen("init")
+    encoder = build_backbone("paper_cnn", config.encoder, generator=init)
+    encoder.flops_per_signal(windows.shape[1])  # raises if the windows are too short
+    method = TransformationRecognition(
+        encoder, dropout=config.dropout, task_weights=config.task_weights,
+        l2=config.l2, transforms=config.transforms, generator=init, device=device,
+    )  # fmt: skip
+    optimizer = torch.optim.Adam(method.model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=config.lr_decay_steps, gamma=config.lr_decay
     )
     generators = {
-        "shuffle": torch.Generator().manual_seed(stable_seed(seed, "shuffle")),
-        "augment": torch.Generator(device=device).manual_seed(
-            stable_seed(seed, "augment")
-        ),
-        "dropout": torch.Generator(device=device).manual_seed(
-            stable_seed(seed, "dropout")
-        ),
+        "shuffle": gen("shuffle"),
+        "augment": gen("augment", device),
+        "dropout": gen("dropout", device),
     }
-    weights = torch.tensor(config.task_weights, dtype=torch.float32, device=device)
-    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
     emit(
-        f"pretext: {len(train_idx)} training windows ({len(train_subjects)} subjects), "
-        f"{len(val_idx)} validation windows ({len(val_subjects)} subjects), "
-        f"{length} samples, {steps_per_epoch} steps/epoch, device {device}"
+        f"pretext: {split.describe()}, {windows.shape[1]} samples, "
+        f"{math.ceil(len(split.train) / config.batch_size)} steps/epoch, "
+        f"device {device}"
     )
 
-    def train_epoch(epoch: int) -> dict[str, Any]:
-        order = torch.randperm(len(train_idx), generator=generators["shuffle"]).numpy()
-        loss_sum, n_seen, seconds = 0.0, 0, 0.0
-        for step in range(steps_per_epoch):
-            t0 = time.perf_counter()
-            rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x = load_batch(windows, np.sort(train_idx[rows]), device)
-            signals, targets = make_pretext_batch(
-                x, config.transforms, generators["augment"]
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss = forward_backward(
-                model, signals, targets, weights, config.l2,
-                generators["dropout"], micro_batch, device,
-            )  # fmt: skip
-            optimizer.step()
-            scheduler.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"pretext loss is {value} at epoch {epoch}, step {step + 1}"
-                )
-            loss_sum += value * len(rows)
-            n_seen += len(rows)
-            seconds += time.perf_counter() - t0
-            if (step + 1) % log_every == 0 and step + 1 < steps_per_epoch:
-                eta = seconds / (step + 1) * (steps_per_epoch - step - 1)
-                emit(
-                    f"epoch {epoch}/{config.epochs} step {step + 1}/{steps_per_epoch}"
-                    f" loss {loss_sum / n_seen:.4f} {n_seen / seconds:.1f} windows/s "
-                    f"ETA {format_eta(eta)}"
-                )
-        return {
-            "steps": int(scheduler.last_epoch),
-            "train_loss": loss_sum / n_seen,
-            "windows_per_s": n_seen / seconds if seconds > 0 else None,
-        }
-
     def validate() -> dict[str, Any]:
-        if len(val_idx) == 0:
-            return dict.fromkeys(Scores.row_keys("val_"))
-        val_gen = torch.Generator(device=device).manual_seed(
-            stable_seed(seed, "validation")
-        )
-        batches = (
-            load_batch(windows, val_idx[i : i + config.batch_size], device)
-            for i in range(0, len(val_idx), config.batch_size)
-        )
-        scores = evaluate(
-            model, batches, params=config.transforms, weights=config.task_weights,
-            l2=config.l2, generator=val_gen, device=device,
-        )  # fmt: skip
-        return scores.as_row("val_")
+        if len(split.val) == 0:
+            return method.validate(None, gen("validation", device))
+        batches = _batches(windows, split.val, config.batch_size, device)
+        return method.validate(batches, gen("validation", device))
 
-    def describe(row: dict[str, Any]) -> str:
-        text = f"train loss {row['train_loss']:.4f}"
-        scores = Scores.from_row(row, "val_")
-        if scores is not None:
-            text += (
-                f" val loss {scores.loss:.4f} top1 {scores.top1:.3f} balanced acc ("
-                + " ".join(f"{t}={scores.balanced_accuracy[t]:.2f}" for t in TASKS)
-                + ")"
-            )
-        return text + f" lr {row['lr']:.3g} {row['windows_per_s'] or 0:.1f} windows/s"
-
-    probe_rows = np.unique([0, n_windows // 2, n_windows - 1])
-    probe = load_batch(windows, probe_rows, torch.device("cpu")).numpy()
-    identity = {
-        "seed": seed,
-        "config": {k: v for k, v in config.to_dict().items() if k != "epochs"},
-        "n_windows": n_windows,
-        "length": length,
-        "val_subjects": val_subjects,
-        "device_type": device.type,
-        "micro_batch": micro_batch,  # dropout masks are drawn chunk by chunk
-    }
+    train_epoch = _Epochs(
+        method, windows, split.train, config, optimizer, scheduler, generators,
+        micro_batch, emit, log_every,
+    )  # fmt: skip
     run = TrainingRun(
         name="pretext",
-        model=model,
+        model=method.model,
         optimizer=optimizer,
         scheduler=scheduler,
         generators=generators,
         epochs=config.epochs,
         train_epoch=train_epoch,
         validate=validate,
-        describe=describe,
+        describe=lambda row: (
+            f"train loss {row['train_loss']:.4f} "
+            f"{method.describe(row)} lr {row['lr']:.3g} "
+            f"{row['windows_per_s'] or 0:.1f} windows/s"
+        ),
         log=emit,
-        fingerprint=fingerprint(
-            identity, probe, np.frombuffer("\0".join(subjects).encode(), np.uint8)
+        fingerprint=_fingerprint(
+            windows, subjects, split, config, seed, device, micro_batch
         ),
         checkpoint_path=None if checkpoint_path is None else Path(checkpoint_path),
         checkpoint_format=CHECKPOINT_FORMAT,
     )
     outcome = fit(run)
-    model.eval()
-    model.cpu()
+    model = method.model.eval().cpu()
     return PretrainResult(
         encoder=model.encoder,
         heads=model.heads,
@@ -467,9 +388,128 @@ def pretrain(
         val_scores=Scores.from_row(outcome.history[-1], "val_"),
         seed=seed,
         device=str(device),
-        train_subjects=train_subjects,
-        val_subjects=val_subjects,
-        n_train_windows=len(train_idx),
-        n_val_windows=len(val_idx),
+        train_subjects=split.train_subjects,
+        val_subjects=split.val_subjects,
+        n_train_windows=len(split.train),
+        n_val_windows=len(split.val),
         config=config,
     )
+
+
+@dataclass
+class _Split:
+    """Training and validation windows: whole subjects are held out."""
+
+    train: np.ndarray
+    val: np.ndarray
+    train_subjects: list[str]
+    val_subjects: list[str]
+
+    @classmethod
+    def of(
+        cls, subjects: np.ndarray, *, n_windows: int, config: PretextConfig, seed: int
+    ) -> _Split:
+        if subjects.shape != (n_windows,):
+            raise ValueError(
+                f"subjects must have shape ({n_windows},) like windows, got "
+                f"{subjects.shape}"
+            )
+        train_subjects, val_subjects = split_subjects(
+            subjects, config.val_fraction, seed
+        )
+        is_val = np.isin(subjects, val_subjects)
+        if is_val.all():
+            raise ValueError("no training windows left after the validation split")
+        return cls(
+            np.flatnonzero(~is_val),
+            np.flatnonzero(is_val),
+            train_subjects,
+            val_subjects,
+        )
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.train)} training windows ({len(self.train_subjects)} "
+            f"subjects), {len(self.val)} validation windows "
+            f"({len(self.val_subjects)} subjects)"
+        )
+
+
+def _batches(
+    windows: Any, rows: np.ndarray, batch_size: int, device: torch.device
+) -> Iterator[torch.Tensor]:
+    for i in range(0, len(rows), batch_size):
+        yield load_batch(windows, rows[i : i + batch_size], device)
+
+
+@dataclass
+class _Epochs:
+    """One training epoch: a shuffled pass over the training windows in batches."""
+
+    method: TransformationRecognition
+    windows: Any
+    train: np.ndarray
+    config: PretextConfig
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generators: dict[str, torch.Generator]
+    micro_batch: int | None
+    emit: Callable[[str], None]
+    log_every: int
+
+    def __call__(self, epoch: int) -> dict[str, Any]:
+        size = self.config.batch_size
+        n_steps = math.ceil(len(self.train) / size)
+        order = torch.randperm(len(self.train), generator=self.generators["shuffle"])
+        loss_sum, n_seen, seconds = 0.0, 0, 0.0
+        for step in range(n_steps):
+            t0 = time.perf_counter()
+            rows = np.sort(self.train[order[step * size : (step + 1) * size].numpy()])
+            x = load_batch(self.windows, rows, self.method.device)
+            self.optimizer.zero_grad(set_to_none=True)
+            value = float(self.method.step(x, self.generators, self.micro_batch))
+            self.optimizer.step()
+            self.scheduler.step()
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"pretext loss is {value} at epoch {epoch}, step {step + 1}"
+                )
+            loss_sum += value * len(rows)
+            n_seen += len(rows)
+            seconds += time.perf_counter() - t0
+            if (step + 1) % self.log_every == 0 and step + 1 < n_steps:
+                eta = format_eta(seconds / (step + 1) * (n_steps - step - 1))
+                self.emit(
+                    f"epoch {epoch}/{self.config.epochs} step {step + 1}/{n_steps} "
+                    f"loss {loss_sum / n_seen:.4f} {n_seen / seconds:.1f} windows/s "
+                    f"ETA {eta}"
+                )
+        return {
+            "steps": int(self.scheduler.last_epoch),
+            "train_loss": loss_sum / n_seen,
+            "windows_per_s": n_seen / seconds if seconds > 0 else None,
+        }
+
+
+def _fingerprint(
+    windows: Any,
+    subjects: np.ndarray,
+    split: _Split,
+    config: PretextConfig,
+    seed: int,
+    device: torch.device,
+    micro_batch: int | None,
+) -> str:
+    """What a checkpoint must match to be resumed (all but the epoch count)."""
+    n = windows.shape[0]
+    probe = load_batch(windows, np.unique([0, n // 2, n - 1]), torch.device("cpu"))
+    identity = {
+        "seed": seed,
+        "config": {k: v for k, v in config.to_dict().items() if k != "epochs"},
+        "shape": list(windows.shape),
+        "val_subjects": split.val_subjects,
+        "device_type": device.type,
+        "micro_batch": micro_batch,  # dropout masks are drawn chunk by chunk
+    }
+    names = np.frombuffer("\0".join(subjects).encode(), np.uint8)
+    return fingerprint(identity, probe.numpy(), names)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ecgssl.config.defaults import defaults
+from ecgssl.util.checks import check_int, check_number
 
 __all__ = [
     "TASKS",
@@ -71,22 +72,11 @@ class TransformParams:
 
     def __post_init__(self) -> None:
         """Validate the values."""
-        for name in ("snr_db", "scale", "warp_stretch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value!r}")
-        if self.scale <= 0:
-            raise ValueError(f"scale must be > 0, got {self.scale!r}")
-        if self.warp_stretch <= 0:
-            raise ValueError(f"warp_stretch must be > 0, got {self.warp_stretch!r}")
+        check_number(self.snr_db, "snr_db")
+        for name in ("scale", "warp_stretch"):
+            check_number(getattr(self, name), name, minimum=0.0, exclusive_minimum=True)
         for name in ("permute_pieces", "warp_pieces"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {value!r}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value!r}")
+            check_int(getattr(self, name), name, minimum=1)
 
     def check_length(self, length: int) -> None:
         """Raise ValueError if these parameters cannot transform signals of ``length``.
@@ -110,10 +100,7 @@ def _check_signals(x: Tensor) -> None:
 
 
 def _check_pieces(length: int, pieces: int, name: str) -> int:
-    if isinstance(pieces, bool) or not isinstance(pieces, int):
-        raise TypeError(f"{name} must be an int, got {pieces!r}")
-    if pieces < 1:
-        raise ValueError(f"{name} must be >= 1, got {pieces}")
+    check_int(pieces, name, minimum=1)
     if length // pieces < 1:
         raise ValueError(
             f"{name}={pieces} is larger than the signal length {length}: "

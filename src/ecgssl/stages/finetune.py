@@ -45,17 +45,18 @@ def finetune_stage(
     features_path: Path | None = None,
     encoder_path: Path | None = None,
     encoder_config: dict[str, Any] | None = None,
+    checkpoint_path: Path | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one classifier on one fold; write metrics and predictions.
 
     ``job`` holds the identity (dataset, label, scheme, protocol, method, fold).
+    ``checkpoint_path`` (next to the outputs; Snakemake removes the outputs of a
+    failed job but not this file) lets a rerun of an interrupted job resume; it is
+    removed once the outputs are written.
     """
 
     method, label, fold = job["method"], job["label"], int(job["fold"])
     dev = select_device(device)
-    # Next to the outputs; Snakemake removes outputs of a failed job but not this,
-    # so a rerun of an interrupted job resumes from it.
-    checkpoint_path = Path(metrics_path).with_name("checkpoint.pt")
     feature_norm = train.get("feature_norm", "none")
     cfg = FinetuneConfig.from_dict(
         {k: v for k, v in train.items() if k != "feature_norm"}
@@ -140,7 +141,8 @@ def finetune_stage(
     with atomic_path(predictions_path) as tmp:
         pred.to_parquet(tmp, index=False)
     write_json(metrics_path, record)
-    remove_checkpoint(checkpoint_path)
+    if checkpoint_path is not None:
+        remove_checkpoint(checkpoint_path)
     log.info(
         "%s: accuracy %.3f (majority %.3f), macro-F1 %.3f, %d test windows, %.1f s",
         "/".join(

@@ -1,12 +1,13 @@
 """Which of the package's own modules a script reaches, found statically.
 
-The workflow names, for each rule, the library files whose edits must rerun it (its
-``code`` input). They are derived here from the import graph of the rule's script
-instead of being listed by hand: the source of every module is parsed with
-:mod:`ast` (nothing is imported, so building the DAG never pays for torch) and every
-``import`` of an ``ecgssl`` module is followed, at module level and inside functions
-alike, transitively. Importing ``a.b.c`` runs ``a/__init__.py`` and
-``a/b/__init__.py`` first, so those count too.
+The workflow gives each rule a digest of the library code its results depend on (its
+``code`` parameter: module -> SHA-256 of the module's source), so that an edit reruns
+exactly the rules that run the edited code. The modules are derived here from the
+import graph of the rule's script instead of being listed by hand: the source of
+every module is parsed with :mod:`ast` (nothing is imported, so building the DAG
+never pays for torch) and every ``import`` of an ``ecgssl`` module is followed, at
+module level and inside functions alike, transitively. Importing ``a.b.c`` runs
+``a/__init__.py`` and ``a/b/__init__.py`` first, so those count too.
 
 Modules loaded by name at run time (``importlib.import_module``, the dataset
 registry) are invisible to this analysis; callers add them as extra roots.
@@ -15,11 +16,19 @@ registry) are invisible to this analysis; callers add them as extra roots.
 from __future__ import annotations
 
 import ast
+import hashlib
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-__all__ = ["NO_RESULT_MODULES", "PACKAGE", "module_file", "reachable_modules"]
+__all__ = [
+    "NO_RESULT_MODULES",
+    "PACKAGE",
+    "code_digest",
+    "has_code",
+    "module_file",
+    "reachable_modules",
+]
 
 PACKAGE = "ecgssl"
 
@@ -38,6 +47,7 @@ NO_RESULT_MODULES: frozenset[str] = frozenset(
 )
 
 
+@cache
 def module_file(name: str, src: Path) -> Path | None:
     """The source file of module ``name`` under ``src``, the package's parent folder.
 
@@ -156,3 +166,61 @@ def reachable_modules(
             want(imported)
     excluded = set(exclude)
     return sorted(seen - excluded)
+
+
+@cache
+def has_code(path: Path) -> bool:
+    """Whether a module holds anything but a docstring and ``__future__`` imports.
+
+    A module without code (a package's docstring-only ``__init__.py``) cannot change
+    any result, so :func:`code_digest` leaves it out.
+    """
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), str(path))
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        return True
+    return False
+
+
+@cache
+def _source_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def code_digest(
+    roots: Iterable[str | Path],
+    src: str | Path,
+    *,
+    exclude: Iterable[str] = NO_RESULT_MODULES,
+) -> dict[str, str]:
+    """Module -> short SHA-256 of its source, for every module the roots reach.
+
+    Left out: the modules in ``exclude`` (by default those that cannot change
+    results, :data:`NO_RESULT_MODULES`) and modules without code (:func:`has_code`).
+    The digest depends only on the files' contents: a project that is moved, copied
+    or touched has the same digest; an edit changes it.
+
+    Parameters
+    ----------
+    roots : iterable of str or Path
+        As :func:`reachable_modules`.
+    src : str or Path
+        Folder that contains the top-level package folder.
+    exclude : iterable of str
+        Module names left out.
+
+    Returns
+    -------
+    dict
+        Sorted by module name.
+    """
+    src = Path(src).resolve()
+    out = {}
+    for name in reachable_modules(roots, src, exclude=exclude):
+        path = module_file(name, src)
+        if path is not None and has_code(path.resolve()):
+            out[name] = _source_digest(path.resolve())
+    return out

@@ -13,6 +13,7 @@ import numpy as np
 
 from ecgssl.data.readers.base import Recording
 from ecgssl.data.readers.matlab import load_mat_v5
+from ecgssl.util.checks import check_option, validate_type
 from ecgssl.util.errors import DataFormatError
 
 __all__ = ["AmigosReader"]
@@ -147,12 +148,8 @@ class AmigosReader:
     def __init__(
         self, root: Path, *, ecg_lead: str = "right", prefer_original: bool = True
     ) -> None:
-        if not isinstance(ecg_lead, str):
-            raise TypeError(f"ecg_lead must be a str, got {ecg_lead!r}")
-        if ecg_lead not in _PRE_COLUMNS:
-            raise ValueError(f"ecg_lead must be 'right' or 'left', got {ecg_lead!r}")
-        if not isinstance(prefer_original, bool):
-            raise TypeError(f"prefer_original must be a bool, got {prefer_original!r}")
+        check_option(validate_type(ecg_lead, str, "ecg_lead"), _PRE_COLUMNS, "ecg_lead")
+        validate_type(prefer_original, bool, "prefer_original")
         self.root = Path(root)
         self.ecg_lead = ecg_lead
         self.prefer_original = prefer_original

@@ -11,6 +11,7 @@ import numpy as np
 
 from ecgssl.data.readers.base import Recording
 from ecgssl.data.readers.matlab import load_mat_v5
+from ecgssl.util.checks import check_int, check_option
 from ecgssl.util.errors import DataFormatError
 
 __all__ = ["DreamerReader"]
@@ -86,10 +87,7 @@ class DreamerReader:
     label_columns: ClassVar[tuple[str, ...]] = ("arousal", "valence", "dominance")
 
     def __init__(self, root: Path, *, ecg_lead: int = 0) -> None:
-        if isinstance(ecg_lead, bool) or not isinstance(ecg_lead, int | np.integer):
-            raise TypeError(f"ecg_lead must be an int (0 or 1), got {ecg_lead!r}")
-        if ecg_lead not in (0, 1):
-            raise ValueError(f"ecg_lead must be 0 or 1, got {ecg_lead!r}")
+        check_option(check_int(ecg_lead, "ecg_lead"), (0, 1), "ecg_lead")
         self.root = Path(root)
         self.ecg_lead = int(ecg_lead)
         if not self.root.exists():

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ecgssl.data.readers.base import Recording
 from ecgssl.data.readers.poly5 import read_poly5
+from ecgssl.util.checks import check_int
 from ecgssl.util.errors import DataFormatError
 
 __all__ = ["STRESS_CODES", "SwellReader", "parse_swell_name"]
@@ -173,12 +174,7 @@ class SwellReader:
     label_columns: ClassVar[tuple[str, ...]] = ("stress", "arousal", "valence")
 
     def __init__(self, root: Path, *, ecg_channel: int = 8) -> None:
-        if isinstance(ecg_channel, bool) or not isinstance(ecg_channel, int):
-            raise TypeError(f"ecg_channel must be an int, got {ecg_channel!r}")
-        if ecg_channel < 1:
-            raise ValueError(
-                f"ecg_channel is 1-based and must be >= 1, got {ecg_channel}"
-            )
+        check_int(ecg_channel, "ecg_channel (1-based)", minimum=1)
         self.root = Path(root)
         self.ecg_channel = ecg_channel
         if not self.root.exists():

@@ -51,6 +51,7 @@ from scipy.signal import resample_poly
 
 from ecgssl.data.synthetic.dreamer import save_mat_v5
 from ecgssl.data.synthetic.ecg import SubjectProfile, draw_subject, simulate_ecg
+from ecgssl.util.checks import check_int, check_option, validate_type
 
 __all__ = ["VIDEO_IDS", "quirk_slots", "write"]
 
@@ -165,14 +166,6 @@ def _ext_annotation(
     return np.column_stack([np.arange(1.0, n_seg + 1.0), va])
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    """Raise TypeError/ValueError unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
 def write(
     out_dir: Path,
     *,
@@ -214,20 +207,15 @@ def write(
     list of Path
         The files written, sorted.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
-    _check_int("n_subjects", n_subjects, 1)
-    _check_int("n_trials", n_trials, 1)
+    check_int(seed, "seed", minimum=0)
+    check_int(n_subjects, "n_subjects", minimum=1)
+    check_int(n_trials, "n_trials", minimum=1)
     lo, hi = (float(x) for x in trial_s)
     if not 1.0 <= lo <= hi:
         raise ValueError(f"trial_s must be (min, max) with 1 <= min <= max: {trial_s}")
-    if layout not in _LAYOUTS:
-        raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
-    for name, flag in (("write_original", write_original), ("quirks", quirks)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool, got {flag!r}")
+    check_option(layout, _LAYOUTS, "layout")
+    validate_type(write_original, bool, "write_original")
+    validate_type(quirks, bool, "quirks")
     slots = quirk_slots(n_subjects, n_trials) if quirks else {}
     pool = list(VIDEO_IDS) + [str(1001 + i) for i in range(max(0, n_trials - 20))]
 

@@ -41,6 +41,7 @@ import numpy as np
 import scipy.io
 
 from ecgssl.data.synthetic.ecg import draw_subject, simulate_ecg
+from ecgssl.util.checks import check_int
 
 __all__ = ["EEG_ELECTRODES", "save_mat_v5", "write"]
 
@@ -173,15 +174,9 @@ def write(
     list of Path
         ``[out_dir / "DREAMER.mat"]``.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
-    for name, value in (("n_subjects", n_subjects), ("n_trials", n_trials)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise TypeError(f"{name} must be an int, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+    check_int(seed, "seed", minimum=0)
+    check_int(n_subjects, "n_subjects", minimum=1)
+    check_int(n_trials, "n_trials", minimum=1)
     lo, hi = (float(x) for x in stimulus_s)
     if not 0 < lo <= hi:
         raise ValueError(

@@ -49,6 +49,7 @@ import pandas as pd
 
 from ecgssl.data.readers.poly5 import write_poly5
 from ecgssl.data.synthetic.ecg import draw_subject, simulate_ecg
+from ecgssl.util.checks import check_int
 
 __all__ = ["CHANNEL_NAMES", "PHYSIOLOGY_DIR", "write", "write_xlsx"]
 
@@ -206,12 +207,8 @@ def write(
     list[Path]
         The ``.S00`` files and the two workbooks, sorted.
     """
-    if isinstance(n_subjects, bool) or not isinstance(n_subjects, int):
-        raise TypeError("n_subjects must be an int")
-    if n_subjects < 1:
-        raise ValueError(f"n_subjects must be >= 1, got {n_subjects}")
-    if isinstance(fs, bool) or not isinstance(fs, int) or not 0 < fs < 2**15:
-        raise ValueError(f"fs must be an int in 1..32767, got {fs!r}")
+    check_int(n_subjects, "n_subjects", minimum=1)
+    check_int(fs, "fs", minimum=1, maximum=2**15 - 1)
     if not np.isfinite(block_s) or block_s * fs < 10:
         raise ValueError(
             f"block_s must be finite and give >= 10 samples, got {block_s}"

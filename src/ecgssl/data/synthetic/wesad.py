@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from ecgssl.data.synthetic.ecg import draw_subject, simulate_ecg
+from ecgssl.util.checks import check_int
 
 __all__ = ["FS_CHEST", "py2_pickle_dumps", "subject_numbers", "write"]
 
@@ -353,10 +354,7 @@ def write(
     list[Path]
         All files written, sorted.
     """
-    if isinstance(n_subjects, bool) or not isinstance(n_subjects, int):
-        raise TypeError("n_subjects must be an int")
-    if n_subjects < 1:
-        raise ValueError(f"n_subjects must be >= 1, got {n_subjects}")
+    check_int(n_subjects, "n_subjects", minimum=1)
     if not np.isfinite(phase_s) or phase_s * FS_CHEST < 10:
         raise ValueError(
             f"phase_s must be finite and >= {10 / FS_CHEST:.3f}, got {phase_s}"

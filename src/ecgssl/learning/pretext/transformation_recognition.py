@@ -39,6 +39,7 @@ __all__ = [
     "PretextHeads",
     "PretextNet",
     "Scores",
+    "TransformationRecognition",
     "evaluate",
     "forward_backward",
     "pretext_loss",
@@ -388,3 +389,91 @@ def evaluate(
         },
         top1=top1 / n_rows,
     )
+
+
+class TransformationRecognition:
+    """The method as the pretext loop drives it: a model, a training step, scores.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        The backbone to train (any registered one).
+    dropout : float
+        Dropout in the heads.
+    task_weights : sequence of float
+        Loss weights of the seven heads.
+    l2 : float
+        Factor of ``sum(0.5 * ||W||^2)`` over the kernels.
+    transforms : TransformParams
+        Transformation parameters.
+    generator : torch.Generator
+        Source of the heads' initial weights.
+    device : torch.device
+        Where the model runs.
+    """
+
+    name = "transformation_recognition"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        dropout: float,
+        task_weights: Sequence[float],
+        l2: float,
+        transforms: TransformParams,
+        generator: torch.Generator,
+        device: torch.device,
+    ) -> None:
+        heads = PretextHeads(
+            n_features=encoder.n_features, dropout=dropout, generator=generator
+        )
+        self.model = PretextNet(encoder, heads).to(device)
+        self.task_weights = tuple(task_weights)
+        self.weights = torch.tensor(
+            self.task_weights, dtype=torch.float32, device=device
+        )
+        self.l2 = l2
+        self.transforms = transforms
+        self.device = device
+
+    def step(
+        self,
+        x: Tensor,
+        generators: dict[str, torch.Generator],
+        micro_batch: int | None,
+    ) -> Tensor:
+        """Forward and backward of one batch of windows (gradients accumulate).
+
+        ``generators["augment"]`` draws the transformations and
+        ``generators["dropout"]`` the heads' dropout masks. Returns the loss.
+        """
+        signals, targets = make_pretext_batch(x, self.transforms, generators["augment"])
+        return forward_backward(
+            self.model, signals, targets, self.weights, self.l2,
+            generators["dropout"], micro_batch, self.device,
+        )  # fmt: skip
+
+    def validate(
+        self, batches: Iterable[Tensor] | None, generator: torch.Generator
+    ) -> dict[str, Any]:
+        """History columns of the scores on ``batches`` (None: no validation data)."""
+        if batches is None:
+            return dict.fromkeys(Scores.row_keys("val_"))
+        scores = evaluate(
+            self.model, batches, params=self.transforms, weights=self.task_weights,
+            l2=self.l2, generator=generator, device=self.device,
+        )  # fmt: skip
+        return scores.as_row("val_")
+
+    @staticmethod
+    def describe(row: dict[str, Any]) -> str:
+        """The validation part of an epoch's progress line."""
+        scores = Scores.from_row(row, "val_")
+        if scores is None:
+            return "no validation"
+        return (
+            f"val loss {scores.loss:.4f} top1 {scores.top1:.3f} balanced acc ("
+            + " ".join(f"{t}={scores.balanced_accuracy[t]:.2f}" for t in TASKS)
+            + ")"
+        )
