@@ -96,10 +96,11 @@ def test_existing_raw_folder_is_accepted(tmp_path):
     check_config(cfg)
 
 
-def test_feature_norm_only_for_frozen_features():
+def test_scope_mistake_names_the_key():
     cfg = _load(REPO / "config.yaml")
-    cfg["finetune"]["supervised"]["feature_norm"] = "subject"
-    with pytest.raises(ConfigError, match=r"finetune\.supervised\.feature_norm"):
+    cfg["pretext"]["scope"] = "leave_dataset_out"
+    cfg["pretext"]["datasets"] = ["wesad"]
+    with pytest.raises(ConfigError, match=r"pretext\.scope"):
         check_config(cfg)
 
 
@@ -108,15 +109,16 @@ def test_library_config_classes_take_their_defaults_from_the_schema():
     from dataclasses import asdict
 
     from ecgssl.config.defaults import defaults
+    from ecgssl.config.plan import PRETEXT_WORKFLOW_KEYS
     from ecgssl.data.preprocess import PreprocessConfig
     from ecgssl.learning.finetune import FinetuneConfig
-    from ecgssl.learning.pretrain import WORKFLOW_KEYS, PretextConfig
+    from ecgssl.learning.pretrain import PretextConfig
 
-    pretext = {k: v for k, v in defaults("pretext").items() if k not in WORKFLOW_KEYS}
+    pretext = {
+        k: v for k, v in defaults("pretext").items() if k not in PRETEXT_WORKFLOW_KEYS
+    }
     assert PretextConfig().to_dict() == pretext
-    train = defaults("$defs.train")
-    train.pop("feature_norm")  # a stage option, not a training hyperparameter
-    assert FinetuneConfig().to_dict() == train
+    assert FinetuneConfig().to_dict() == defaults("$defs.train")
     assert asdict(PreprocessConfig()) == defaults("preprocess")
     assert defaults("$defs.train")["depth"] == 2
     with pytest.raises(KeyError, match="no schema entry"):

@@ -29,6 +29,8 @@ CONDA_PACKAGE = {
     "openpyxl": "openpyxl",
     "yaml": "pyyaml",
     "jsonschema": "jsonschema",
+    "sleepecg": "sleepecg",
+    "neurokit2": "neurokit2",
 }
 # conda-forge package -> PyPI name in pyproject.toml
 PYPI_NAME = {"mne-base": "mne", "pytorch": "torch", "matplotlib-base": "matplotlib"}

@@ -78,11 +78,16 @@ def test_set_threads_limits_torch_and_blas_pools(monkeypatch):
         set_threads(0)
 
 
-def test_autocast_is_bf16_on_cuda_only():
-    with autocast("cpu"):
+def test_autocast_follows_the_resolved_precision():
+    with autocast("cpu"):  # fp32 unless asked: CPU results stay bit-for-bit fp32
         assert not torch.is_autocast_enabled("cpu")
+    with autocast("cpu", "bf16"):
+        assert torch.is_autocast_enabled("cpu")
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        autocast("cpu", "auto")  # resolve it first
     if torch.cuda.is_available():
-        with autocast("cuda"):
+        with autocast("cuda", "bf16"):
             assert torch.is_autocast_enabled("cuda")
             assert torch.get_autocast_dtype("cuda") == torch.bfloat16
 
@@ -109,12 +114,15 @@ def test_pretext_stage_trains_on_one_memmap_not_a_copy(tmp_path, monkeypatch):
     with pytest.raises(Stop):
         pretext_stage(
             [a, b],
+            unit={"scope": "all"},
             model_path=out / "encoder.pt",
             sidecar_path=out / "encoder.json",
             history_path=out / "history.tsv",
+            windows_path=out / "windows.parquet",
             config={"epochs": 1},
             seed=0,
             device="cpu",
+            precision="fp32",
         )
     assert seen["type"] is np.memmap
     np.testing.assert_array_equal(seen["data"], np.concatenate([ecg_a, ecg_b]))
@@ -139,7 +147,9 @@ def test_features_stage_streams_the_store(tmp_path, monkeypatch):
 
     assert not hasattr(ecgssl.stages.features, "read_ecg")
     monkeypatch.setattr(ecgssl.data.store, "read_ecg", no_whole_read)
-    features_stage(tmp_path / "enc.pt", store, tmp_path / "f.npy", device="cpu")
+    features_stage(
+        tmp_path / "enc.pt", store, tmp_path / "f.npy", device="cpu", precision="fp32"
+    )
     np.testing.assert_allclose(np.load(tmp_path / "f.npy"), expected, rtol=1e-6)
 
 
@@ -202,12 +212,15 @@ def test_pretext_stage_micro_batches_on_the_cpu(tmp_path, monkeypatch):
     with pytest.raises(Stop):
         pretext_stage(
             [a],
+            unit={"scope": "all"},
             model_path=tmp_path / "m" / "e.pt",
             sidecar_path=tmp_path / "m" / "e.json",
             history_path=tmp_path / "m" / "h.tsv",
+            windows_path=tmp_path / "m" / "w.parquet",
             config={},
             seed=0,
             device="cpu",
+            precision="fp32",
         )
     assert seen["micro_batch"] == PRETEXT_CPU_MICRO_BATCH
 

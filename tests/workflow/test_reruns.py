@@ -30,6 +30,8 @@ CONFIG = yaml.safe_load((REPO / ".test" / "config-reruns.yaml").read_text())
 FOLDS = 2
 # every fine-tune job: (dreamer 2 schemes + wesad 1) x methods x folds
 ALL_FINETUNE = 3 * len(METHODS) * FOLDS
+# encoders: scope train_folds, one per fold of the one protocol
+UNITS = FOLDS
 
 
 def _copy_project(dest: Path) -> Path:
@@ -111,8 +113,8 @@ def test_label_scheme_of_one_dataset_reruns_only_its_jobs(done):
 def test_pretext_parameter_reruns_pretext_and_what_follows(done):
     jobs = _scheduled(done, _changed(pretext__lr=0.002))
     assert jobs == Counter(
-        pretrain_encoder=1,
-        extract_features=2,
+        pretrain_encoder=UNITS,
+        extract_features=UNITS * 2,
         finetune_classifier=3 * FOLDS,  # the ssl_frozen jobs; supervised ones stay
         aggregate_metrics=1,
     )
@@ -122,8 +124,8 @@ def test_filter_cutoff_reruns_everything_from_the_stores(done):
     jobs = _scheduled(done, _changed(preprocess__filter__l_freq=0.5))
     assert jobs == Counter(
         window_dataset=2,
-        pretrain_encoder=1,
-        extract_features=2,
+        pretrain_encoder=UNITS,
+        extract_features=UNITS * 2,
         assign_folds=2,
         finetune_classifier=3 * len(METHODS) * FOLDS,
         aggregate_metrics=1,
@@ -164,8 +166,8 @@ def test_replaced_raw_file_reruns_its_dataset_and_what_follows(done):
     assert jobs == Counter(
         window_dataset=1,
         assign_folds=1,
-        pretrain_encoder=1,  # trained on every dataset's windows
-        extract_features=2,
+        pretrain_encoder=UNITS,  # trained on every dataset's windows
+        extract_features=UNITS * 2,
         # dreamer: both methods, both schemes; wesad: ssl_frozen only (new features)
         finetune_classifier=(2 * len(METHODS) + 1) * FOLDS,
         aggregate_metrics=1,
@@ -181,8 +183,8 @@ def test_edited_model_module_reruns_training_and_what_follows(done):
     with _edited(_library(done, "learning/backbones/paper_cnn.py")):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
-        pretrain_encoder=1,
-        extract_features=2,
+        pretrain_encoder=UNITS,
+        extract_features=UNITS * 2,
         finetune_classifier=ALL_FINETUNE,
         aggregate_metrics=1,
     )
@@ -200,8 +202,8 @@ def test_edited_shared_stage_module_reruns_every_stage_that_calls_it(done):
     with _edited(_library(done, "stages/provenance.py")):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
-        pretrain_encoder=1,
-        extract_features=2,
+        pretrain_encoder=UNITS,
+        extract_features=UNITS * 2,
         finetune_classifier=ALL_FINETUNE,
         aggregate_metrics=1,
     )
@@ -212,8 +214,8 @@ def test_edited_seeds_module_reruns_what_draws_seeds(done):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
         assign_folds=2,
-        pretrain_encoder=1,
-        extract_features=2,
+        pretrain_encoder=UNITS,
+        extract_features=UNITS * 2,
         finetune_classifier=ALL_FINETUNE,
         aggregate_metrics=1,
     )
@@ -224,7 +226,9 @@ def test_edited_features_module_reruns_features_and_finetuning(done):
     with _edited(_library(done, "learning/features.py")):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
-        extract_features=2, finetune_classifier=ALL_FINETUNE, aggregate_metrics=1
+        extract_features=UNITS * 2,
+        finetune_classifier=ALL_FINETUNE,
+        aggregate_metrics=1,
     )
 
 
@@ -235,7 +239,8 @@ def test_edited_metrics_module_reruns_finetuning_and_tables(done):
 
 
 @pytest.mark.parametrize(
-    "module", ["util/atomic.py", "util/errors.py", "util/runlog.py"]
+    "module",
+    ["util/atomic.py", "util/errors.py", "util/runlog.py", "util/jobserver.py"],
 )
 def test_edited_module_that_cannot_change_results_reruns_nothing(done, module):
     with _edited(_library(done, module)):
@@ -269,7 +274,9 @@ def test_added_protocol_runs_only_its_jobs(done):
     config["finetune"]["protocols"]["subject_kfold"] = {"n_folds": 2}
     jobs = _scheduled(done, config)
     assert jobs == Counter(
-        assign_folds=2,  # dreamer/arousal, wesad/affect
+        assign_folds=2,  # dreamer and wesad folds for the new protocol
+        pretrain_encoder=2,  # one encoder per fold of the new protocol
+        extract_features=2 * 2,
         finetune_classifier=3 * len(METHODS) * 2,
         aggregate_metrics=1,
     )
@@ -286,7 +293,7 @@ def test_added_dataset_runs_only_its_jobs_when_pretext_data_is_pinned(done):
     assert jobs == Counter(
         synthesize_dataset=1,
         window_dataset=1,
-        extract_features=1,
+        extract_features=UNITS,  # swell's features from every (unchanged) encoder
         assign_folds=1,
         finetune_classifier=len(METHODS) * FOLDS,
         aggregate_metrics=1,

@@ -15,8 +15,8 @@ from _snakemake import REPO, snakemake_cmd
 
 # one synthetic dataset, 3 pretext epochs
 CONFIG = yaml.safe_load((REPO / ".test" / "config-resume.yaml").read_text())
-TARGET = "results/pretext/default/encoder.pt"
-CHECKPOINT = "results/pretext/default/checkpoint.pt"
+TARGET = "results/pretext/default/all/encoder.pt"
+CHECKPOINT = "results/pretext/default/all/checkpoint.pt"
 
 
 def _cmd(workdir: Path, *extra: str, target: str = TARGET) -> list[str]:
@@ -69,7 +69,7 @@ def test_killed_pretext_job_resumes_from_its_checkpoint(tmp_path):
 
     _run(killed, "--unlock")  # the kill left Snakemake's lock behind
     rerun = _run(killed, "--rerun-incomplete")
-    log = (killed / "logs/pretrain_encoder/default.log").read_text()
+    log = (killed / "logs/pretrain_encoder/default/all.log").read_text()
     assert "resuming from" in log, log[-2000:]
     assert "train loss" in log
     assert f"pretext epoch 1/{CONFIG['pretext']['epochs']}: train loss" not in log

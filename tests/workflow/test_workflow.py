@@ -41,7 +41,11 @@ def finished_run(tmp_path_factory):
     trace = workdir / "import-trace"
     trace.mkdir()
     path = [str(TRACE_HOOK), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {"ECGSSL_IMPORT_TRACE": str(trace), "PYTHONPATH": os.pathsep.join(path)}
+    env = {
+        "ECGSSL_IMPORT_TRACE": str(trace),
+        "PYTHONPATH": os.pathsep.join(path),
+        "ECGSSL_JOB_SERVER": "0",  # every job in its own process, imports traced
+    }
     proc = run_snakemake(workdir, "--cores", "2", env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
     yield workdir
@@ -57,7 +61,7 @@ def test_every_module_a_job_imports_is_in_its_code_digest_or_cannot_change_resul
     records = [json.loads(p.read_text()) for p in trace.glob("*.json")]
     assert {r["rule"] for r in records} == {
         "synthesize_dataset", "window_dataset", "pretrain_encoder",
-        "extract_features", "assign_folds", "finetune_classifier",
+        "extract_features", "assign_folds", "hrv_features", "finetune_classifier",
         "aggregate_metrics",
     }  # fmt: skip
     checked = 0
@@ -104,42 +108,69 @@ def test_every_dataset_gets_a_store_and_qc(finished_run):
 def test_learning_half_produces_tables_and_plots(finished_run):
     results = finished_run / "results"
     summary = pd.read_csv(results / "tables" / "summary.tsv", sep="\t")
-    # (dreamer arousal x 2 schemes + wesad affect) x 2 protocols x 3 methods
-    assert len(summary) == 3 * 2 * 3
+    # (dreamer arousal x 2 schemes + wesad affect) x 5 methods x (window_kfold at
+    # fraction 1 + subject_kfold at fractions 0.5 and 1)
+    assert len(summary) == 3 * 5 * (1 + 2)
     assert (summary.n_folds == 2).all()
     assert summary.accuracy_mean.between(0, 1).all()
+    for key in ("pretext", "scope", "feature_norm", "label_fraction", "transductive"):
+        assert key in summary
+    assert set(summary.scope) == {"train_folds", "none"}
+    assert summary[summary.method == "ssl_frozen_subject_norm"].transductive.all()
+    assert not summary[summary.method == "ssl_frozen"].transductive.any()
+    subject_wise = summary[summary.protocol == "subject_kfold"]
+    assert (subject_wise.ci_over == "subjects").all()
     folds = pd.read_csv(results / "tables" / "folds.tsv", sep="\t")
-    assert len(folds) == 36
+    assert len(folds) == 2 * len(summary)
+    comparisons = pd.read_csv(results / "tables" / "comparisons.tsv", sep="\t")
+    assert set(comparisons.reference) == {"supervised", "hrv"}
+    subjects = pd.read_csv(results / "tables" / "subjects.tsv", sep="\t")
+    assert subjects.accuracy.between(0, 1).all()
+    pretext = pd.read_csv(results / "tables" / "pretext.tsv", sep="\t")
+    assert sorted(pretext.unit) == sorted(
+        f"{p}-fold{k}" for p in ("window_kfold", "subject_kfold") for k in (0, 1)
+    )
+    assert pretext.val_bacc_negate.between(0, 1).all()
     comparison = (results / "tables" / "paper_comparison.md").read_text()
     assert "0.859" in comparison  # the paper's DREAMER arousal accuracy
-    for name in ("pretext_history", "accuracy_by_method", "confusion_matrices"):
+    for name in ("pretext_history", "accuracy_by_method", "confusion_matrices",
+                 "label_fractions"):  # fmt: skip
         png = results / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    meta = json.loads((results / "pretext" / "default" / "encoder.json").read_text())
+    unit = results / "pretext" / "default" / "subject_kfold-fold0"
+    meta = json.loads((unit / "encoder.json").read_text())
     assert meta["epochs_trained"] == 1
     assert meta["versions"]["device"] == "cpu"
+    assert meta["precision"] in ("fp32", "bf16")
+    assert set(meta["val_balanced_accuracy"]) >= {"noise", "time_warp"}
     # training checkpoints (and their .prev) are removed once a job's outputs exist
     assert not list(results.rglob("checkpoint.pt*"))
     job = results / "finetune" / "wesad" / "affect" / "multiclass" / "subject_kfold"
-    frozen = json.loads((job / "ssl_frozen" / "fold0" / "metrics.json").read_text())
+    frozen = json.loads(
+        (job / "ssl_frozen_subject_norm" / "default" / "frac1" / "rep0" / "fold0"
+         / "metrics.json").read_text()
+    )  # fmt: skip
     assert frozen["feature_norm"] == "subject"
+    assert frozen["transductive"] is True
+    assert frozen["unit"] == "subject_kfold-fold0"
     assert frozen["n_test_subjects"] == 1
     assert frozen["n_train_subjects"] == 1
-    # subject-wise folds never put a person in train and test
-    for path in (results / "folds" / "dreamer" / "arousal").glob("subject_kfold.tsv"):
+    # folds are per dataset and protocol, and subject-wise ones never split a person
+    for path in (results / "folds").glob("*/subject_kfold.tsv"):
         f = pd.read_csv(path, sep="\t")
         assert (f.groupby("subject").fold.nunique() == 1).all()
 
 
 @pytest.mark.slow
 def test_two_runs_give_identical_stores_and_tables(finished_run, tmp_path):
+    """The second run's short jobs go through the job server, the first's did not."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY))
-    proc = _snakemake(tmp_path, "--cores", "2")
+    proc = run_snakemake(tmp_path, "--cores", "2", env={"ECGSSL_JOB_SERVER": "1"})
     assert proc.returncode == 0, proc.stderr[-4000:]
     for rel in [
         *(f"results/windows/{d}.parquet" for d in LABELS),
         "results/tables/summary.tsv",
-        "results/pretext/default/history.tsv",
+        "results/pretext/default/subject_kfold-fold0/history.tsv",
     ]:
         first = (finished_run / rel).read_bytes()
         if rel.endswith("history.tsv"):  # drop the wall-clock columns
@@ -158,7 +189,8 @@ def test_report_is_self_contained_with_tables_plots_qc_and_config(finished_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = html.read_text()
     for item in ("summary.tsv", "confusion_matrices.png", "pretext_history.png",
-                 "accuracy_by_method.png", "config.json", "wesad.tsv"):  # fmt: skip
+                 "accuracy_by_method.png", "label_fractions.png", "comparisons.tsv",
+                 "pretext.tsv", "config.json", "wesad.tsv"):  # fmt: skip
         assert item in text, item
     assert 'src="http' not in text  # no external resources
     resolved = json.loads(

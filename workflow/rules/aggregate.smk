@@ -1,4 +1,5 @@
-# Per-fold metrics -> result tables, comparison with the paper, plots.
+# Per-fold metrics and predictions -> result tables with intervals, the comparison
+# with the paper, plots.
 
 
 # cheap: with a cluster executor it runs where Snakemake runs, not as a queued job
@@ -9,7 +10,7 @@ localrules:
 rule aggregate_metrics:
     input:
         metrics=finetune_targets(),
-        history=f"results/pretext/{PRETEXT_NAME}/history.tsv",
+        sidecars=pretext_sidecars(),
     output:
         summary=report(
             "results/tables/summary.tsv",
@@ -17,12 +18,23 @@ rule aggregate_metrics:
             category="Results",
         ),
         folds="results/tables/folds.tsv",
+        subjects="results/tables/subjects.tsv",
+        comparisons=report(
+            "results/tables/comparisons.tsv",
+            caption="../report/comparisons.rst",
+            category="Results",
+        ),
+        pretext=report(
+            "results/tables/pretext.tsv",
+            caption="../report/pretext.rst",
+            category="Results",
+        ),
         config=report(
             "results/tables/config.json",
             caption="../report/config.rst",
             category="Configuration",
         ),
-        comparison="results/tables/paper_comparison.md",
+        paper_comparison="results/tables/paper_comparison.md",
         pretext_plot=report(
             "results/plots/pretext_history.png",
             caption="../report/plot.rst",
@@ -38,6 +50,11 @@ rule aggregate_metrics:
             caption="../report/plot.rst",
             category="Plots",
         ),
+        fraction_plot=report(
+            "results/plots/label_fractions.png",
+            caption="../report/label_fractions.rst",
+            category="Plots",
+        ),
     log:
         "logs/aggregate_metrics/aggregate_metrics.log",
     conda:
@@ -48,6 +65,8 @@ rule aggregate_metrics:
         runtime=15,
     params:
         code=script_code("aggregate_metrics"),
+        evaluation=config["evaluation"],
+        seed=stable_seed(config["seed"], "aggregate"),
         config=config,
     script:
         "../scripts/aggregate_metrics.py"

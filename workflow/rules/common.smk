@@ -4,6 +4,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from ecgssl.config.defaults import SCHEMA_PATH
+from ecgssl.config.plan import NO_PRETEXT, PRETEXT_WORKFLOW_KEYS, Plan, parse_unit
 from ecgssl.config.validate import check_config, check_unique_keys
 from ecgssl.data.datasets import entry, open_reader
 from ecgssl.util.imports import code_digest
@@ -76,30 +77,44 @@ def window_targets():
 
 
 # ---- learning half -------------------------------------------------------------
+PLAN = Plan(config)
 PRETEXT = config["pretext"]
-PRETEXT_NAME = PRETEXT["name"]
-PRETEXT_DATASETS = PRETEXT.get("datasets") or DATASETS
 FINETUNE = config["finetune"]
-METHODS = FINETUNE["methods"]
-PROTOCOLS = {p: spec["n_folds"] for p, spec in FINETUNE["protocols"].items()}
 LABELS = config.get("labels", {})
-LABEL_NAMES = sorted({label for labels in LABELS.values() for label in labels}) or [
-    "none"
-]
-PRETEXT_KEYS = [k for k in PRETEXT if k not in ("name", "datasets", "device")]
+LABEL_NAMES = sorted({label for labels in LABELS.values() for label in labels})
 
 
 wildcard_constraints:
-    pretext=PRETEXT_NAME,
-    label="|".join(LABEL_NAMES),
+    pretext=f"{PLAN.pretext_name}|{NO_PRETEXT}",
+    unit=r"all|\w+?-fold\d+|without-\w+",
+    label="|".join(LABEL_NAMES) or "none",
     scheme="multiclass|binary",
-    protocol="|".join(PROTOCOLS) or "none",
-    method="ssl_frozen|supervised|ssl_finetune",
+    protocol="|".join(PLAN.protocols) or "none",
+    method="|".join(PLAN.methods) or "none",
+    fraction=r"[0-9.e-]+",
+    repeat=r"\d+",
     fold=r"\d+",
 
 
 def pretext_params():
-    return {k: PRETEXT[k] for k in PRETEXT_KEYS}
+    """The training hyperparameters (what reruns pretext training when changed)."""
+    return {k: v for k, v in PRETEXT.items() if k not in PRETEXT_WORKFLOW_KEYS}
+
+
+def pretext_inputs(wildcards):
+    """Stores (and, for a fold unit, their folds) of the datasets a unit may see."""
+    spec = parse_unit(wildcards.unit)
+    datasets = PLAN.unit_datasets(wildcards.unit)
+    inputs = {"stores": [f"results/windows/{d}.parquet" for d in datasets]}
+    if spec["scope"] == "train_folds":
+        inputs["folds"] = [
+            f"results/folds/{d}/{spec['protocol']}.tsv" for d in datasets
+        ]
+    return inputs
+
+
+def unit_seed(wildcards):
+    return stable_seed(config["seed"], "pretext", wildcards.pretext, wildcards.unit)
 
 
 def label_spec(wildcards):
@@ -108,53 +123,85 @@ def label_spec(wildcards):
     return {"threshold": spec["threshold"]} if wildcards.scheme == "binary" else {}
 
 
-def finetune_tasks():
-    """(dataset, label, scheme, protocol, method, fold) of every fine-tune job."""
-    for dataset, labels in LABELS.items():
-        for label, spec in labels.items():
-            for scheme in spec["schemes"]:
-                for protocol, n_folds in PROTOCOLS.items():
-                    for method in METHODS:
-                        for fold in range(n_folds):
-                            yield dataset, label, scheme, protocol, method, fold
-
-
 def finetune_targets():
-    return [
-        f"results/finetune/{d}/{l}/{s}/{p}/{m}/fold{f}/metrics.json"
-        for d, l, s, p, m, f in finetune_tasks()
-    ]
+    return [f"{job.folder()}/metrics.json" for job in PLAN.finetune_jobs()]
 
 
 def finetune_inputs(wildcards):
-    """Windows for end-to-end methods, cached frozen features for ssl_frozen."""
+    """The store and folds; features, an encoder or HRV indices by method."""
+    dataset, method = wildcards.dataset, wildcards.method
     inputs = {
-        "store": f"results/windows/{wildcards.dataset}.parquet",
-        "folds": f"results/folds/{wildcards.dataset}/{wildcards.label}/{wildcards.protocol}.tsv",
+        "store": f"results/windows/{dataset}.parquet",
+        "folds": f"results/folds/{dataset}/{wildcards.protocol}.tsv",
     }
-    if wildcards.method == "ssl_frozen":
-        inputs["features"] = f"results/features/{PRETEXT_NAME}/{wildcards.dataset}.npy"
-    if wildcards.method == "ssl_finetune":
-        inputs["encoder"] = f"results/pretext/{PRETEXT_NAME}/encoder.pt"
+    unit = PLAN.unit(wildcards.protocol, int(wildcards.fold), dataset)
+    if method in ("ssl_frozen", "ssl_frozen_subject_norm"):
+        inputs["features"] = (
+            f"results/features/{wildcards.pretext}/{unit}/{dataset}.npy"
+        )
+    elif method == "ssl_finetune":
+        inputs["encoder"] = f"results/pretext/{wildcards.pretext}/{unit}/encoder.pt"
+    elif method == "hrv":
+        inputs["hrv"] = f"results/hrv/{dataset}.parquet"
     return inputs
+
+
+def finetune_job(wildcards):
+    """The job's identity (recorded in its metrics)."""
+    return {
+        "dataset": wildcards.dataset,
+        "label": wildcards.label,
+        "scheme": wildcards.scheme,
+        "protocol": wildcards.protocol,
+        "method": wildcards.method,
+        "pretext": wildcards.pretext,
+        "unit": (
+            None
+            if wildcards.pretext == NO_PRETEXT
+            else PLAN.unit(wildcards.protocol, int(wildcards.fold), wildcards.dataset)
+        ),
+        "scope": None if wildcards.pretext == NO_PRETEXT else PLAN.scope,
+        "label_fraction": float(wildcards.fraction),
+        "repeat": int(wildcards.repeat),
+        "fold": int(wildcards.fold),
+    }
 
 
 def finetune_seed(wildcards):
     return stable_seed(
-        config["seed"],
-        "finetune",
-        wildcards.dataset,
-        wildcards.label,
-        wildcards.scheme,
-        wildcards.protocol,
-        wildcards.method,
-        wildcards.fold,
+        config["seed"], "finetune", wildcards.dataset, wildcards.label,
+        wildcards.scheme, wildcards.protocol, wildcards.method, wildcards.pretext,
+        wildcards.fraction, wildcards.repeat, wildcards.fold,
+    )  # fmt: skip
+
+
+def fraction_seed(wildcards):
+    """The label subset's seed: the same windows for every method and scheme."""
+    return stable_seed(
+        config["seed"], "label-fraction", wildcards.dataset, wildcards.label,
+        wildcards.protocol, wildcards.fraction, wildcards.repeat, wildcards.fold,
+    )  # fmt: skip
+
+
+def method_settings(wildcards):
+    """The training settings block of the job's method."""
+    name = (
+        "ssl_frozen" if wildcards.method.startswith("ssl_frozen") else wildcards.method
     )
+    return FINETUNE[name]
+
+
+def pretext_sidecars():
+    """Every encoder unit's provenance sidecar (its history next to it)."""
+    name = PLAN.pretext_name
+    return [f"results/pretext/{name}/{unit}/encoder.json" for unit in PLAN.units()]
 
 
 def result_targets():
-    targets = [f"results/pretext/{PRETEXT_NAME}/encoder.pt"]
-    if LABELS and METHODS and PROTOCOLS:
+    targets = [
+        f"results/pretext/{PLAN.pretext_name}/{u}/encoder.pt" for u in PLAN.units()
+    ]
+    if LABELS and PLAN.methods and PLAN.protocols:
         targets += [
             "results/tables/summary.tsv",
             "results/tables/paper_comparison.md",

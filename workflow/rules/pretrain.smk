@@ -1,17 +1,19 @@
-# Window stores -> self-supervised encoder -> frozen features per dataset.
+# Window stores -> one self-supervised encoder per unit of the pretext scope ->
+# frozen features per unit and dataset.
 
 
 rule pretrain_encoder:
     input:
-        stores=expand("results/windows/{dataset}.parquet", dataset=PRETEXT_DATASETS),
+        unpack(pretext_inputs),
     output:
-        model="results/pretext/{pretext}/encoder.pt",
-        sidecar="results/pretext/{pretext}/encoder.json",
-        history="results/pretext/{pretext}/history.tsv",
+        model="results/pretext/{pretext}/{unit}/encoder.pt",
+        sidecar="results/pretext/{pretext}/{unit}/encoder.json",
+        history="results/pretext/{pretext}/{unit}/history.tsv",
+        windows="results/pretext/{pretext}/{unit}/windows.parquet",
     log:
-        "logs/pretrain_encoder/{pretext}.log",
+        "logs/pretrain_encoder/{pretext}/{unit}.log",
     benchmark:
-        "benchmarks/pretrain_encoder/{pretext}.tsv"
+        "benchmarks/pretrain_encoder/{pretext}/{unit}.tsv"
     priority: 50
     conda:
         "../../envs/torch.yaml"
@@ -23,21 +25,23 @@ rule pretrain_encoder:
     params:
         code=script_code("pretrain_encoder"),
         config=pretext_params(),
+        unit=lambda wc: parse_unit(wc.unit),
         device=PRETEXT["device"],
-        seed=stable_seed(config["seed"], "pretext", PRETEXT_NAME),
-        checkpoint="results/pretext/{pretext}/checkpoint.pt",
+        precision=PRETEXT["precision"],
+        seed=unit_seed,
+        checkpoint="results/pretext/{pretext}/{unit}/checkpoint.pt",
     script:
         "../scripts/pretrain_encoder.py"
 
 
 rule extract_features:
     input:
-        model="results/pretext/{pretext}/encoder.pt",
+        model="results/pretext/{pretext}/{unit}/encoder.pt",
         store="results/windows/{dataset}.parquet",
     output:
-        "results/features/{pretext}/{dataset}.npy",
+        "results/features/{pretext}/{unit}/{dataset}.npy",
     log:
-        "logs/extract_features/{pretext}/{dataset}.log",
+        "logs/extract_features/{pretext}/{unit}/{dataset}.log",
     priority: 50
     conda:
         "../../envs/torch.yaml"
@@ -48,5 +52,6 @@ rule extract_features:
     params:
         code=script_code("extract_features"),
         device=PRETEXT["device"],
+        precision=PRETEXT["precision"],
     script:
         "../scripts/extract_features.py"

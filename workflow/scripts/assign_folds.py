@@ -1,24 +1,29 @@
-"""Deterministic test folds of a dataset's labelled windows (rule assign_folds)."""
+"""Deterministic test folds of a dataset's windows (rule assign_folds).
 
-from pathlib import Path
+Runs in the pre-warmed job server where possible (ecgssl.util.jobserver).
+"""
+
 from typing import TYPE_CHECKING
 
-from ecgssl.stages.folds import folds_stage
-from ecgssl.util.runlog import setup_logging
+from ecgssl.util.jobserver import run_job
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
 def main() -> None:
-    setup_logging(snakemake.log[0])
-    folds_stage(
-        Path(snakemake.input.store),
-        Path(snakemake.output[0]),
-        label=snakemake.wildcards.label,
-        protocol=snakemake.wildcards.protocol,
-        n_folds=snakemake.params.n_folds,
-        seed=snakemake.params.seed,
+    run_job(
+        "ecgssl.stages.folds:folds_stage",
+        {
+            "store": snakemake.input.store,
+            "out_path": snakemake.output[0],
+            "protocol": snakemake.wildcards.protocol,
+            "n_folds": snakemake.params.n_folds,
+            "seed": snakemake.params.seed,
+        },
+        log=snakemake.log[0],
+        threads=snakemake.threads,
+        paths=["store", "out_path"],
     )
 
 

@@ -1,24 +1,29 @@
-"""Frozen encoder features of a dataset's windows (rule extract_features)."""
+"""Frozen encoder features of a dataset's windows (rule extract_features).
 
-from pathlib import Path
+Runs in the pre-warmed job server where possible (ecgssl.util.jobserver).
+"""
+
 from typing import TYPE_CHECKING
 
-from ecgssl.learning.device import set_threads
-from ecgssl.stages.features import features_stage
-from ecgssl.util.runlog import setup_logging
+from ecgssl.util.jobserver import run_job
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
 def main() -> None:
-    setup_logging(snakemake.log[0])
-    set_threads(snakemake.threads)
-    features_stage(
-        Path(snakemake.input.model),
-        Path(snakemake.input.store),
-        Path(snakemake.output[0]),
-        device=snakemake.params.device,
+    run_job(
+        "ecgssl.stages.features:features_stage",
+        {
+            "model_path": snakemake.input.model,
+            "store": snakemake.input.store,
+            "out_path": snakemake.output[0],
+            "device": snakemake.params.device,
+            "precision": snakemake.params.precision,
+        },
+        log=snakemake.log[0],
+        threads=snakemake.threads,
+        paths=["model_path", "store", "out_path"],
     )
 
 

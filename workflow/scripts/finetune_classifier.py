@@ -1,36 +1,48 @@
-"""Train and evaluate one emotion classifier on one fold (rule finetune_classifier)."""
+"""Train and evaluate one emotion classifier on one fold (rule finetune_classifier).
 
-from pathlib import Path
+The call runs in a pre-warmed job server where possible (ecgssl.util.jobserver):
+these jobs are short, and a fresh interpreter would spend most of their time
+importing torch and scikit-learn.
+"""
+
 from typing import TYPE_CHECKING
 
-from ecgssl.learning.device import set_threads
-from ecgssl.stages.finetune import finetune_stage
-from ecgssl.util.runlog import setup_logging
+from ecgssl.util.jobserver import run_job
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
 def main() -> None:
-    setup_logging(snakemake.log[0])
-    set_threads(snakemake.threads)
-    wc = snakemake.wildcards
-    inputs = snakemake.input
-    finetune_stage(
-        store=Path(inputs.store),
-        folds_path=Path(inputs.folds),
-        metrics_path=Path(snakemake.output.metrics),
-        predictions_path=Path(snakemake.output.predictions),
-        job={k: wc[k] for k in ("dataset", "label", "scheme", "protocol", "method")}
-        | {"fold": int(wc.fold)},
-        label_spec=snakemake.params.label,
-        train=snakemake.params.train,
-        seed=snakemake.params.seed,
-        device=snakemake.params.device,
-        features_path=Path(inputs.features) if "features" in inputs.keys() else None,
-        encoder_path=Path(inputs.encoder) if "encoder" in inputs.keys() else None,
-        encoder_config=snakemake.params.encoder,
-        checkpoint_path=Path(snakemake.params.checkpoint),
+    inputs, params = snakemake.input, snakemake.params
+    optional = {
+        f"{name}_path": inputs[name]
+        for name in ("features", "encoder", "hrv")
+        if name in inputs.keys()
+    }
+    paths = ["store", "folds_path", "metrics_path", "predictions_path"]
+    run_job(
+        "ecgssl.stages.finetune:finetune_stage",
+        {
+            "store": inputs.store,
+            "folds_path": inputs.folds,
+            "metrics_path": snakemake.output.metrics,
+            "predictions_path": snakemake.output.predictions,
+            "job": params.job,
+            "label_spec": params.label,
+            "train": params.train,
+            "seed": params.seed,
+            "fraction_seed": params.fraction_seed,
+            "validation_fraction": params.validation_fraction,
+            "device": params.device,
+            "precision": params.precision,
+            "encoder_config": params.encoder,
+            "checkpoint_path": params.checkpoint,
+            **optional,
+        },
+        log=snakemake.log[0],
+        threads=snakemake.threads,
+        paths=[*paths, "checkpoint_path", *optional],
     )
 
 

@@ -1,4 +1,4 @@
-"""Pretrain the encoder on the transformation-recognition task (pretrain_encoder)."""
+"""Pretrain one encoder unit on the transformation-recognition task."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,14 +14,19 @@ if TYPE_CHECKING:
 def main() -> None:
     setup_logging(snakemake.log[0])
     set_threads(snakemake.threads)
+    inputs = snakemake.input
     pretext_stage(
-        [Path(p) for p in snakemake.input.stores],
+        [Path(p) for p in inputs.stores],
+        folds=[Path(p) for p in inputs.folds] if "folds" in inputs.keys() else [],
+        unit=snakemake.params.unit,
         model_path=Path(snakemake.output.model),
         sidecar_path=Path(snakemake.output.sidecar),
         history_path=Path(snakemake.output.history),
+        windows_path=Path(snakemake.output.windows),
         config=snakemake.params.config,
         seed=snakemake.params.seed,
         device=snakemake.params.device,
+        precision=snakemake.params.precision,
         checkpoint_path=Path(snakemake.params.checkpoint),
     )
 

@@ -108,7 +108,7 @@ def check_config(config: dict[str, Any]) -> None:
     ConfigError
         Naming the key: a raw dataset without a ``path`` or whose path does not exist,
         labels or pretext datasets that are not configured datasets, a binary scheme
-        without a threshold.
+        without a threshold, a leave-dataset-out scope with one pretext dataset.
     """
     datasets = config.get("datasets", {})
     for name, ds in datasets.items():
@@ -132,9 +132,10 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"labels.{name}.{label}.threshold: required by the binary scheme"
                 )
-    finetune = config.get("finetune", {})
-    for method in ("supervised", "ssl_finetune"):
-        if finetune.get(method, {}).get("feature_norm", "none") != "none":
-            raise ConfigError(
-                f"finetune.{method}.feature_norm: only ssl_frozen works on features"
-            )
+    pretext = config.get("pretext", {})
+    pretext_datasets = pretext.get("datasets") or list(datasets)
+    if pretext.get("scope") == "leave_dataset_out" and len(pretext_datasets) < 2:
+        raise ConfigError(
+            "pretext.scope: leave_dataset_out needs at least two pretext datasets "
+            f"(got {pretext_datasets})"
+        )

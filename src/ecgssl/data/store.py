@@ -271,7 +271,12 @@ def iter_ecg(path: str | Path, *, batch_size: int = 4096) -> Iterator[np.ndarray
         del column
 
 
-def ecg_memmap(stores: Sequence[str | Path], path: str | Path) -> np.memmap:
+def ecg_memmap(
+    stores: Sequence[str | Path],
+    path: str | Path,
+    *,
+    rows: Sequence[np.ndarray | None] | None = None,
+) -> np.memmap:
     """Concatenate the ``ecg`` columns of stores into one ``.npy`` file, memory-mapped.
 
     The stores are streamed batch by batch into ``path`` with plain file writes (no
@@ -285,6 +290,9 @@ def ecg_memmap(stores: Sequence[str | Path], path: str | Path) -> np.memmap:
         Window stores with the same window size, in the order their rows appear.
     path : str or Path
         Destination ``.npy`` file (a scratch file; the caller deletes it).
+    rows : sequence of (array of int or None), optional
+        Per store, the row indices to keep (in increasing order); None keeps every
+        row. The other windows are never written to ``path``.
 
     Returns
     -------
@@ -311,18 +319,46 @@ def ecg_memmap(stores: Sequence[str | Path], path: str | Path) -> np.memmap:
             "ecg",
             f"window size differs from {stores[0]} ({sizes[0]} samples)",
         )
-    n, size = sum(counts), sizes[0]
+    keep = _row_masks(stores, counts, rows)
+    n, size = sum(int(m.sum()) for m in keep), sizes[0]
     path = Path(path)
     written = 0
     with open(path, "wb") as f:
         header = {"descr": "<f4", "fortran_order": False, "shape": (n, size)}
         np.lib.format.write_array_header_1_0(f, header)
-        for store in stores:
+        for store, mask in zip(stores, keep, strict=True):
+            start = 0
             for block in iter_ecg(store):
-                f.write(np.ascontiguousarray(block, dtype="<f4").data)
-                written += block.shape[0]
+                chosen = block[mask[start : start + block.shape[0]]]
+                start += block.shape[0]
+                f.write(np.ascontiguousarray(chosen, dtype="<f4").data)
+                written += chosen.shape[0]
+            if start != mask.size:
+                raise DataFormatError(
+                    store,
+                    "ecg",
+                    f"metadata says {mask.size} rows but {start} were read",
+                )
     if written != n:
-        raise DataFormatError(
-            stores[-1], "ecg", f"metadata says {n} rows but {written} were read"
-        )
+        raise DataFormatError(stores[-1], "ecg", f"wrote {written} of {n} rows")
     return np.load(path, mmap_mode="r")
+
+
+def _row_masks(
+    stores: list[Path], counts: list[int], rows: Sequence[np.ndarray | None] | None
+) -> list[np.ndarray]:
+    if rows is None:
+        return [np.ones(n, dtype=bool) for n in counts]
+    if len(rows) != len(stores):
+        raise ValueError(f"rows must give one entry per store ({len(stores)})")
+    masks = []
+    for store, n, chosen in zip(stores, counts, rows, strict=True):
+        mask = np.ones(n, dtype=bool)
+        if chosen is not None:
+            chosen = np.asarray(chosen, dtype=np.int64)
+            if chosen.size and (chosen.min() < 0 or chosen.max() >= n):
+                raise ValueError(f"rows for {store} must be in [0, {n}), got {chosen}")
+            mask = np.zeros(n, dtype=bool)
+            mask[chosen] = True
+        masks.append(mask)
+    return masks

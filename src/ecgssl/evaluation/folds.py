@@ -9,10 +9,22 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.model_selection import GroupKFold, KFold
 
-from ecgssl.util.checks import check_int, check_option, check_probability
+from ecgssl.util.checks import (
+    check_int,
+    check_number,
+    check_option,
+    check_probability,
+)
 from ecgssl.util.seeds import stable_seed
 
-__all__ = ["PROTOCOLS", "assign_folds", "split_subjects", "stable_seed"]
+__all__ = [
+    "PROTOCOLS",
+    "assign_folds",
+    "split_subjects",
+    "stable_seed",
+    "subsample_per_subject",
+    "validation_split",
+]
 
 #: The cross-validation protocols :func:`assign_folds` knows.
 PROTOCOLS = ("window_kfold", "subject_kfold")
@@ -155,3 +167,83 @@ def split_subjects(
     val = [s for i, s in enumerate(unique) if i in chosen]
     train = [s for i, s in enumerate(unique) if i not in chosen]
     return train, val
+
+
+def subsample_per_subject(
+    rows: np.ndarray, subjects: np.ndarray, fraction: float, seed: int
+) -> np.ndarray:
+    """Keep a share of each subject's rows: the label budget of a training fold.
+
+    Each subject keeps ``max(1, round(fraction * n))`` of its ``n`` rows, drawn
+    without replacement from ``default_rng(seed)``; subjects are visited in sorted
+    order, so the draw does not depend on the row order.
+
+    Parameters
+    ----------
+    rows : np.ndarray of int, shape (n,)
+        Candidate rows (e.g. a training fold's labelled windows).
+    subjects : np.ndarray of str, shape (n,)
+        Subject of each candidate row.
+    fraction : float
+        Share in (0, 1]; 1 keeps every row.
+    seed : int
+        Seed of the draw (the same for every method, so they all see one subset).
+
+    Returns
+    -------
+    np.ndarray of int
+        The kept rows, sorted.
+    """
+    fraction = check_number(fraction, "fraction", minimum=0.0, maximum=1.0,
+                            exclusive_minimum=True)  # fmt: skip
+    rows, subjects = np.asarray(rows), np.asarray(subjects).astype(str)
+    if rows.shape != subjects.shape:
+        raise ValueError(f"rows {rows.shape} and subjects {subjects.shape} differ")
+    if fraction == 1.0:
+        return np.sort(rows)
+    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    kept = []
+    for subject in np.unique(subjects):
+        own = rows[subjects == subject]
+        n_keep = max(1, int(round(fraction * own.size)))
+        kept.append(rng.choice(own, size=n_keep, replace=False))
+    return np.sort(np.concatenate(kept)) if kept else rows[:0]
+
+
+def validation_split(
+    rows: np.ndarray,
+    subjects: np.ndarray,
+    *,
+    protocol: str,
+    fraction: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out part of a training fold to select the epoch (never the test fold).
+
+    Under ``subject_kfold`` whole subjects are held out (:func:`split_subjects`),
+    so the selection, like the test, is across people; under ``window_kfold``
+    windows are. Nothing is held out when ``fraction`` is 0 or when too little is
+    left to train on (fewer than two subjects, or fewer than two windows).
+
+    Returns
+    -------
+    train_rows, val_rows : np.ndarray of int
+        Sorted and disjoint; ``val_rows`` may be empty.
+    """
+    check_option(protocol, PROTOCOLS, "protocol")
+    fraction = check_probability(fraction, "fraction")
+    rows, subjects = np.asarray(rows), np.asarray(subjects).astype(str)
+    if rows.shape != subjects.shape:
+        raise ValueError(f"rows {rows.shape} and subjects {subjects.shape} differ")
+    empty = rows[:0]
+    if fraction == 0 or rows.size < 2:
+        return np.sort(rows), empty
+    if protocol == "subject_kfold":
+        _, val_subjects = split_subjects(subjects, fraction, seed)
+        held = np.isin(subjects, val_subjects)
+    else:
+        rng = np.random.default_rng(stable_seed(seed, "validation-windows"))
+        n_val = min(rows.size - 1, max(1, int(round(fraction * rows.size))))
+        held = np.zeros(rows.size, dtype=bool)
+        held[rng.permutation(rows.size)[:n_val]] = True
+    return np.sort(rows[~held]), np.sort(rows[held])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 from sklearn.dummy import DummyClassifier
 from sklearn.metrics import (
     accuracy_score,
+    balanced_accuracy_score,
     cohen_kappa_score,
     confusion_matrix,
     f1_score,
@@ -23,6 +25,7 @@ __all__ = ["METRIC_KEYS", "classification_metrics"]
 #: Keys of the dict :func:`classification_metrics` returns.
 METRIC_KEYS = (
     "accuracy",
+    "balanced_accuracy",
     "macro_f1",
     "f1_macro_pr",
     "kappa",
@@ -74,6 +77,9 @@ def classification_metrics(
     -------
     dict
         ``accuracy``: share of correct predictions.
+        ``balanced_accuracy``: mean recall over the classes present in ``y_true``
+        (scikit-learn ``balanced_accuracy_score``; chance is ``1 / n_classes``
+        whatever the class balance).
         ``macro_f1``: unweighted mean of the per-class F1 scores (scikit-learn
         ``f1_score(average="macro")``); the number we report.
         ``f1_macro_pr``: ``2 P R / (P + R)`` with P the macro precision and R the
@@ -112,8 +118,12 @@ def classification_metrics(
     # kappa is undefined (0/0) when truth and predictions are one and the same class.
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = cohen_kappa_score(yt, yp, labels=labels)
+    with warnings.catch_warnings():  # "y_pred contains classes not in y_true"
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = balanced_accuracy_score(yt, yp)
     return {
         "accuracy": float(accuracy_score(yt, yp)),
+        "balanced_accuracy": float(balanced),
         "macro_f1": float(
             f1_score(yt, yp, labels=labels, average="macro", zero_division=0)
         ),

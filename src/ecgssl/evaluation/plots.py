@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ from ecgssl.util.errors import DataFormatError
 __all__ = [
     "plot_accuracy_by_method",
     "plot_confusion_matrices",
+    "plot_label_fractions",
     "plot_pretext_history",
+    "variant_name",
 ]
 
 
@@ -30,19 +33,7 @@ def _save(fig: Figure, out_png: str | Path) -> None:
         fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
 
 
-def plot_pretext_history(history_tsv: str | Path, out_png: str | Path) -> None:
-    """Plot the pretext training curves.
-
-    Parameters
-    ----------
-    history_tsv : path
-        Tab-separated, one row per epoch, with columns ``epoch``, ``train_loss``,
-        ``val_loss``, ``lr``, ``seconds``, ``windows_per_s`` and one
-        ``val_acc_<task>`` column per transformation-recognition task.
-    out_png : path
-        Output figure: loss per epoch (left), validation accuracy per task (right).
-    """
-    path = Path(history_tsv)
+def _read_history(path: Path) -> pd.DataFrame:
     try:
         hist = pd.read_csv(path, sep="\t")
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -50,22 +41,60 @@ def plot_pretext_history(history_tsv: str | Path, out_png: str | Path) -> None:
     for column in ("epoch", "train_loss", "val_loss"):
         if column not in hist:
             raise DataFormatError(path, column, "missing column")
-    tasks = [c for c in hist.columns if c.startswith("val_acc_")]
+    return hist
+
+
+def plot_pretext_history(
+    histories: Sequence[tuple[str, str | Path]], out_png: str | Path
+) -> None:
+    """Plot the pretext training curves of one or more encoder units.
+
+    Parameters
+    ----------
+    histories : sequence of (unit, path)
+        Each unit's ``history.tsv``: one row per epoch with ``epoch``,
+        ``train_loss``, ``val_loss`` and ``val_bacc_<task>`` (balanced accuracy per
+        head, chance 0.5; files with only ``val_acc_<task>`` are drawn from those).
+    out_png : path
+        Output figure: loss per epoch and unit (left); validation balanced
+        accuracy per task, averaged over the units (right), with chance (0.5) and
+        the "learned" threshold (0.75) marked.
+    """
+    if not histories:
+        raise ValueError("histories is empty: nothing to plot")
+    frames = [(unit, _read_history(Path(path))) for unit, path in histories]
     fig = Figure(figsize=(11, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
-    ax_loss.plot(hist["epoch"], hist["train_loss"], marker=".", label="train")
-    ax_loss.plot(hist["epoch"], hist["val_loss"], marker=".", label="validation")
-    ax_loss.set(xlabel="epoch", ylabel="weighted loss", title="Pretext loss")
-    ax_loss.legend()
+    for k, (unit, hist) in enumerate(frames):
+        color = colormaps["tab10"](k % 10)
+        ax_loss.plot(hist["epoch"], hist["train_loss"], color=color, label=unit)
+        ax_loss.plot(hist["epoch"], hist["val_loss"], color=color, linestyle="--")
+    ax_loss.set(
+        xlabel="epoch",
+        ylabel="weighted loss",
+        title="Pretext loss (solid: train, dashed: validation)",
+    )
+    ax_loss.legend(fontsize="x-small", ncol=2)
+    prefix = "val_bacc_" if "val_bacc_original" in frames[0][1] else "val_acc_"
+    tasks = [
+        c
+        for c in frames[0][1].columns
+        if c.startswith(prefix) and not c.endswith("_mean")
+    ]
+    merged = pd.concat([h for _, h in frames]).groupby("epoch").mean(numeric_only=True)
     for column in tasks:
         ax_acc.plot(
-            hist["epoch"], hist[column], marker=".", label=column[len("val_acc_") :]
+            merged.index, merged[column], marker=".", label=column[len(prefix) :]
         )
+    ax_acc.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    ax_acc.axhline(0.75, color="grey", linewidth=0.8, linestyle="--")
+    what = "balanced accuracy" if prefix == "val_bacc_" else "accuracy"
+    units = f"{len(frames)} encoder{'s' if len(frames) > 1 else ''}"
     ax_acc.set(
         xlabel="epoch",
-        ylabel="accuracy",
+        ylabel=what,
         ylim=(0.0, 1.02),
-        title="Validation accuracy per task",
+        title=f"Validation {what} per task (mean over {units})",
     )
     if tasks:
         ax_acc.legend(fontsize="small", ncol=2)
@@ -73,23 +102,55 @@ def plot_pretext_history(history_tsv: str | Path, out_png: str | Path) -> None:
     _save(fig, out_png)
 
 
-def _combo_order(summary: pd.DataFrame) -> list[tuple[str, str]]:
-    present = set(zip(summary["protocol"], summary["method"], strict=True))
+def variant_name(row: pd.Series) -> str:
+    """How a method variant is named in figures: method, pretext, transductive mark."""
+    name = str(row["method"])
+    pretext = row.get("pretext", "none")
+    if pretext not in ("none", None):
+        name += f" @{pretext}"
+    if bool(row.get("transductive", False)):
+        name += " (transductive)"
+    return name
+
+
+def _headline(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows at label fraction 1 (the other fractions have their own figure)."""
+    if "label_fraction" in frame:
+        frame = frame[frame["label_fraction"] == 1.0]
+    frame = frame.copy()
+    frame["variant"] = frame.apply(variant_name, axis=1) if len(frame) else []
+    return frame
+
+
+def _bar(row: pd.Series) -> tuple[float, float, float]:
+    """Error bar (below, above) and mean: the interval if there is one, else std."""
+    mean, std = row["accuracy_mean"], row["accuracy_std"]
+    low, high = row.get("accuracy_ci_low"), row.get("accuracy_ci_high")
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return std, std, mean
+    return max(mean - low, 0.0), max(high - mean, 0.0), mean
+
+
+def _combo_order(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(protocol, variant) pairs present, protocols and methods in display order."""
+    present = set(zip(frame["protocol"], frame["variant"], strict=True))
 
     def rank(combo: tuple[str, str]) -> tuple[int, int, str, str]:
-        p, m = combo
+        p, v = combo
+        m = v.split(" ")[0]
         pi = PROTOCOL_ORDER.index(p) if p in PROTOCOL_ORDER else len(PROTOCOL_ORDER)
         mi = METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER)
-        return pi, mi, p, m
+        return pi, mi, p, v
 
     return sorted(present, key=rank)
 
 
 def plot_accuracy_by_method(summary: pd.DataFrame, out_png: str | Path) -> None:
-    """Grouped bars of mean test accuracy ± std over folds.
+    """Grouped bars of mean test accuracy with its 95% interval (else ± std).
 
     One panel per label scheme; one group per dataset/label; one bar per protocol x
-    method; a black tick over each bar marks that experiment's majority baseline.
+    method variant (label fraction 1); a black tick over each bar marks that
+    experiment's majority baseline.
 
     Parameters
     ----------
@@ -98,6 +159,7 @@ def plot_accuracy_by_method(summary: pd.DataFrame, out_png: str | Path) -> None:
     out_png : path
         Output figure.
     """
+    summary = _headline(summary)
     if summary.empty:
         raise ValueError("summary is empty: nothing to plot")
     schemes = sorted(summary["scheme"].unique())
@@ -114,32 +176,35 @@ def plot_accuracy_by_method(summary: pd.DataFrame, out_png: str | Path) -> None:
         part = summary[summary["scheme"] == scheme]
         groups = sorted(set(zip(part["dataset"], part["label"], strict=True)))
         x = np.arange(len(groups))
-        for k, (protocol, method) in enumerate(combos):
-            means, stds, majority = [], [], []
+        for k, (protocol, variant) in enumerate(combos):
+            means, errors, majority = [], [[], []], []
             for dataset, label in groups:
                 row = part[
                     (part["dataset"] == dataset)
                     & (part["label"] == label)
                     & (part["protocol"] == protocol)
-                    & (part["method"] == method)
+                    & (part["variant"] == variant)
                 ]
                 if row.empty:
                     means.append(np.nan)
-                    stds.append(np.nan)
+                    errors[0].append(np.nan)
+                    errors[1].append(np.nan)
                     majority.append(np.nan)
-                else:
-                    means.append(row["accuracy_mean"].iloc[0])
-                    stds.append(row["accuracy_std"].iloc[0])
-                    majority.append(row["majority_accuracy_mean"].iloc[0])
+                    continue
+                low, high, mean = _bar(row.iloc[0])
+                means.append(mean)
+                errors[0].append(low)
+                errors[1].append(high)
+                majority.append(row["majority_accuracy_mean"].iloc[0])
             pos = x - 0.4 + width * (k + 0.5)
             ax.bar(
                 pos,
                 np.asarray(means, dtype=float),
                 width,
-                yerr=np.asarray(stds, dtype=float),
+                yerr=np.asarray(errors, dtype=float),
                 capsize=2,
                 color=colors(k % 10),
-                label=f"{method} ({protocol})",
+                label=f"{variant} ({protocol})",
             )
             ax.hlines(
                 majority,
@@ -175,7 +240,7 @@ def plot_confusion_matrices(
     scheme : str
         Which label scheme to draw.
     """
-    part = df[df["scheme"] == scheme]
+    part = _headline(df[df["scheme"] == scheme])
     if part.empty:
         raise ValueError(f"df has no rows with scheme={scheme!r}")
     combos = _combo_order(part)
@@ -186,7 +251,7 @@ def plot_confusion_matrices(
     axes = fig.subplots(len(rows), len(combos), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    keys = ["dataset", "label", "protocol", "method"]
+    keys = ["dataset", "label", "protocol", "variant"]
     for (dataset, label, protocol, method), group in part.groupby(keys, sort=True):
         ax = axes[rows.index((dataset, label)), combos.index((protocol, method))]
         ax.axis("on")
@@ -216,5 +281,73 @@ def plot_confusion_matrices(
                         fontsize=6 if n > 5 else 8,
                         color="white" if frac[i, j] > 0.5 else "black",
                     )
-    fig.suptitle(f"Confusion matrices summed over folds (scheme: {scheme})")
+    fig.suptitle(f"Confusion matrices summed over folds and repeats (scheme: {scheme})")
+    _save(fig, out_png)
+
+
+def plot_label_fractions(summary: pd.DataFrame, out_png: str | Path) -> None:
+    """Accuracy against the share of labelled training windows, per method.
+
+    One panel per dataset x label x scheme x protocol that ran at more than one
+    label fraction; one line per method variant with its 95% interval as a band;
+    the majority baseline dashed. This is where self-supervision is supposed to pay
+    off: with few labels.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Output of :func:`ecgssl.evaluation.tables.summarize`.
+    out_png : path
+        Output figure (a note when no experiment ran at several label fractions).
+    """
+    frame = summary.copy()
+    frame["variant"] = frame.apply(variant_name, axis=1) if len(frame) else []
+    keys = ["dataset", "label", "scheme", "protocol"]
+    panels = [
+        (key, part)
+        for key, part in frame.groupby(keys, sort=True)
+        if part["label_fraction"].nunique() > 1
+    ]
+    cols = min(3, max(1, len(panels)))
+    n_rows = max(1, (len(panels) + cols - 1) // cols)
+    fig = Figure(figsize=(4.2 * cols, 3.4 * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    if not panels:
+        axes[0, 0].text(
+            0.5, 0.5, "no experiment ran at several label fractions", ha="center"
+        )
+    for ax, (key, part) in zip(axes.flat, panels, strict=False):
+        ax.axis("on")
+        for k, (variant, line) in enumerate(part.groupby("variant", sort=True)):
+            line = line.sort_values("label_fraction")
+            color = colormaps["tab10"](k % 10)
+            x = line["label_fraction"]
+            ax.plot(x, line["accuracy_mean"], marker="o", color=color, label=variant)
+            if "accuracy_ci_low" in line:
+                ax.fill_between(
+                    x,
+                    line["accuracy_ci_low"],
+                    line["accuracy_ci_high"],
+                    color=color,
+                    alpha=0.15,
+                )
+        majority = part.groupby("label_fraction")["majority_accuracy_mean"].mean()
+        ax.plot(
+            majority.index,
+            majority.to_numpy(),
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label="majority",
+        )
+        ax.set_xscale("log")
+        ax.set(
+            xlabel="share of labelled training windows",
+            ylabel="accuracy",
+            ylim=(0.0, 1.02),
+            title=" ".join(map(str, key)),
+        )
+        ax.legend(fontsize="x-small")
     _save(fig, out_png)

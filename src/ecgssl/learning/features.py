@@ -25,6 +25,7 @@ def extract_features(
     *,
     device: torch.device | str = "cpu",
     batch_size: int | None = None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Encode windows batch by batch with a frozen encoder in eval mode.
 
@@ -39,6 +40,8 @@ def extract_features(
     batch_size : int or None
         Windows per forward pass; None: :data:`CPU_BATCH` on the CPU, where small
         batches keep the activations in cache, else :data:`GPU_BATCH`.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the forward passes; features are returned as float32.
 
     Returns
     -------
@@ -64,7 +67,7 @@ def extract_features(
         if device.type == "cuda":  # pinned host memory: asynchronous copy
             batch = batch.pin_memory()
         batch = batch.to(device, non_blocking=True)
-        with autocast(device):  # bf16 on CUDA, a no-op on the CPU
+        with autocast(device, precision):
             out[start : start + len(chunk)] = encoder(batch).float().cpu().numpy()
     return out
 

@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import balanced_accuracy_score
 from torch import Tensor, nn
 
 from ecgssl.config.defaults import defaults
+from ecgssl.learning.device import autocast
 from ecgssl.learning.layers import GeneratorDropout, init_torch_default, kernel_l2
-from ecgssl.learning.training import TrainingRun, fingerprint, fit
+from ecgssl.learning.training import Selection, TrainingRun, fingerprint, fit
 from ecgssl.util.checks import (
     check_int,
     check_keys,
@@ -74,6 +76,10 @@ class FinetuneConfig:
         Weight decay as Keras ``kernel_regularizer=l2(l2)`` in the released code:
         ``l2 * sum(W**2)`` over the kernels (not biases) of every trained layer is
         added to the loss.
+    patience : int or None
+        With validation data: stop when the validation loss has not improved for
+        this many epochs. The epoch with the lowest validation loss is kept either
+        way (None: train all ``epochs``).
     """
 
     epochs: int = _DEFAULTS["epochs"]
@@ -83,10 +89,13 @@ class FinetuneConfig:
     depth: int = _DEFAULTS["depth"]
     dropout: float = _DEFAULTS["dropout"]
     l2: float = _DEFAULTS["l2"]
+    patience: int | None = _DEFAULTS["patience"]
 
     def __post_init__(self) -> None:
         """Validate every field."""
         check_int(self.epochs, "epochs", minimum=1)
+        if self.patience is not None:
+            check_int(self.patience, "patience", minimum=1)
         check_int(self.batch_size, "batch_size", minimum=1)
         check_int(self.hidden, "hidden", minimum=1)
         check_int(self.depth, "depth", minimum=0)
@@ -212,6 +221,10 @@ class FoldOutput:
     encoder : nn.Module or None
         A trained copy of the encoder for "supervised"/"ssl_finetune" (on the CPU);
         None for "ssl_frozen". The encoder passed in is never modified.
+    best_epoch : int or None
+        The epoch whose weights were kept (with validation data).
+    stopped_early : bool
+        Whether the patience ended training before ``config.epochs``.
     """
 
     y_pred: np.ndarray
@@ -219,6 +232,8 @@ class FoldOutput:
     history: list[dict[str, float]] = field(default_factory=list)
     head: EmotionHead | None = None
     encoder: nn.Module | None = None
+    best_epoch: int | None = None
+    stopped_early: bool = False
 
 
 class _Classifier(nn.Module):
@@ -303,12 +318,17 @@ def train_classifier(
     log: Callable[[str], None] | None = None,
     checkpoint_path: str | Path | None = None,
     checkpoint_every_s: float = 0.0,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    precision: str = "fp32",
 ) -> FoldOutput:
     """Train an emotion classifier on one training fold and predict its test fold.
 
-    Softmax cross-entropy on logits, Adam, a fixed number of epochs. The test fold is
-    only predicted once, after training: it is never used for model selection or
-    early stopping. Rows are moved to ``device`` one batch at a time.
+    Softmax cross-entropy on logits, Adam, at most ``config.epochs`` epochs. With
+    ``validation`` (held out from the training fold, never from the test fold), the
+    epoch with the lowest validation loss is kept and training stops after
+    ``config.patience`` epochs without improvement. The test fold is only predicted
+    once, after training: it is never used for model selection or early stopping.
+    Rows are moved to ``device`` one batch at a time.
 
     Parameters
     ----------
@@ -351,6 +371,12 @@ def train_classifier(
         Save after an epoch only if at least this many seconds passed since the
         last save (0: after every epoch). Epochs of a small head on frozen
         features take milliseconds; saving each would cost more than redoing them.
+    validation : (x_val, y_val) or None
+        Held-out part of the training fold for the epoch selection (same width as
+        ``x_train``); None or empty: train all epochs and keep the last.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the forward and backward passes (weights, optimiser and loss
+        stay float32).
 
     Returns
     -------
@@ -394,6 +420,8 @@ def train_classifier(
     model = _Classifier(model_encoder, head).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     y_all = torch.from_numpy(ytr)
+    check_option(precision, ("fp32", "bf16"), "precision")
+    xval, yval = _check_validation(validation, xtr.shape[1], n_classes)
 
     def train_epoch(epoch: int) -> dict[str, Any]:
         n = xtr.shape[0]
@@ -404,7 +432,8 @@ def train_classifier(
             xb = torch.from_numpy(np.ascontiguousarray(xtr[idx], dtype=np.float32))
             xb = xb.to(dev, non_blocking=True)
             yb = y_all[idx].to(dev, non_blocking=True)
-            logits = model(xb, generators["dropout"])
+            with autocast(dev, precision):
+                logits = model(xb, generators["dropout"]).float()
             loss = F.cross_entropy(logits, yb)
             if config.l2 > 0:
                 loss = loss + config.l2 * kernel_l2(model)
@@ -415,12 +444,28 @@ def train_classifier(
             correct += int((logits.detach().argmax(dim=1) == yb).sum())
         return {"train_loss": loss_sum / n, "train_accuracy": correct / n}
 
+    def validate() -> dict[str, Any]:
+        logits = _predict_logits(
+            model, xval, batch_size=config.batch_size, device=dev, precision=precision
+        )
+        return {
+            "val_loss": float(
+                F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(yval))
+            ),
+            "val_balanced_accuracy": float(
+                balanced_accuracy_score(yval, logits.argmax(axis=1))
+            ),
+        }
+
     def describe(row: dict[str, Any]) -> str:
         rate = xtr.shape[0] / row["seconds"] if row["seconds"] > 0 else float("inf")
-        return (
-            f"loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f} "
-            f"({rate:.0f} samples/s)"
-        )
+        text = f"loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}"
+        if "val_loss" in row:
+            text += (
+                f" val loss {row['val_loss']:.4f} "
+                f"balanced acc {row['val_balanced_accuracy']:.3f}"
+            )
+        return text + f" ({rate:.0f} samples/s)"
 
     run = TrainingRun(
         name=method,
@@ -429,16 +474,32 @@ def train_classifier(
         generators=generators,
         epochs=config.epochs,
         train_epoch=train_epoch,
-        validate=None,
+        validate=validate if len(yval) else None,
         describe=describe,
         log=say,
-        fingerprint=_fingerprint(xtr, ytr, method, n_classes, config, seed, model, dev),
+        selection=Selection("val_loss", "min", config.patience) if len(yval) else None,
+        fingerprint=_fingerprint(
+            xtr,
+            ytr,
+            method,
+            n_classes,
+            config,
+            seed,
+            model,
+            dev,
+            precision,
+            xval,
+            yval,
+        ),  # fmt: skip
         checkpoint_path=None if checkpoint_path is None else Path(checkpoint_path),
         checkpoint_format=CHECKPOINT_FORMAT,
         checkpoint_every_s=checkpoint_every_s,
     )
     outcome = fit(run)
-    proba = _predict_proba(model, xte, batch_size=config.batch_size, device=dev)
+    logits = _predict_logits(
+        model, xte, batch_size=config.batch_size, device=dev, precision=precision
+    )
+    proba = torch.softmax(torch.from_numpy(logits), dim=1).numpy().astype(np.float64)
     model.to("cpu")
     return FoldOutput(
         y_pred=proba.argmax(axis=1).astype(np.int64),
@@ -446,7 +507,28 @@ def train_classifier(
         history=outcome.history,
         head=head,
         encoder=model_encoder,
+        best_epoch=outcome.best_epoch,
+        stopped_early=outcome.stopped_early,
     )
+
+
+def _check_validation(
+    validation: tuple[np.ndarray, np.ndarray] | None, width: int, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if validation is None:
+        return np.zeros((0, width), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    x, y = validation
+    validate_type(x, np.ndarray, "validation x")
+    y = np.asarray(y)
+    if x.ndim != 2 or x.shape[1] != width or y.shape != (x.shape[0],):
+        raise ValueError(
+            f"validation must be (x of shape (n, {width}), y of shape (n,)), got "
+            f"{x.shape} and {y.shape}"
+        )
+    if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0
+                   or y.max() >= n_classes):  # fmt: skip
+        raise ValueError(f"validation labels must be class indices < {n_classes}")
+    return x, y.astype(np.int64)
 
 
 def _fingerprint(
@@ -458,6 +540,9 @@ def _fingerprint(
     seed: int,
     model: nn.Module,
     device: torch.device,
+    precision: str = "fp32",
+    x_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
 ) -> str:
     """Digest of everything the training trajectory depends on.
 
@@ -466,24 +551,34 @@ def _fingerprint(
     identity = {
         "method": method, "n_classes": n_classes, "seed": seed,
         "config": config.to_dict(), "shape": list(x.shape), "device_type": device.type,
+        "precision": precision,
     }  # fmt: skip
     initial = [v.detach().cpu().numpy() for v in model.state_dict().values()]
-    return fingerprint(identity, x, y, *initial)
+    extra = [a for a in (x_val, y_val) if a is not None]
+    return fingerprint(identity, x, y, *extra, *initial)
 
 
 @torch.no_grad()
-def _predict_proba(
-    model: nn.Module, x: np.ndarray, *, batch_size: int, device: torch.device
+def _predict_logits(
+    model: nn.Module,
+    x: np.ndarray,
+    *,
+    batch_size: int,
+    device: torch.device,
+    precision: str,
 ) -> np.ndarray:
-    """Softmax probabilities of every row, in eval mode, one batch at a time."""
+    """Logits (float32) of every row, in eval mode, one batch at a time.
+
+    The model's training mode is restored afterwards.
+    """
+    was_training = model.training
     model.eval()
-    n_classes = model.head.n_classes
-    out = np.empty((x.shape[0], n_classes), dtype=np.float64)
+    out = np.empty((x.shape[0], model.head.n_classes), dtype=np.float32)
     for lo in range(0, x.shape[0], batch_size):
         xb = torch.from_numpy(
             np.ascontiguousarray(x[lo : lo + batch_size], dtype=np.float32)
         ).to(device)
-        out[lo : lo + batch_size] = (
-            torch.softmax(model(xb).float(), dim=1).cpu().numpy().astype(np.float64)
-        )
+        with autocast(device, precision):
+            out[lo : lo + batch_size] = model(xb).float().cpu().numpy()
+    model.train(was_training)
     return out

@@ -22,6 +22,7 @@ import torch
 from numpy.typing import ArrayLike
 
 from ecgssl.config.defaults import defaults
+from ecgssl.config.plan import PRETEXT_WORKFLOW_KEYS
 from ecgssl.evaluation.folds import split_subjects
 from ecgssl.learning.backbones import build_backbone, check_backbone_params
 from ecgssl.learning.pretext.transformation_recognition import (
@@ -35,6 +36,7 @@ from ecgssl.util.checks import (
     check_int,
     check_keys,
     check_number,
+    check_option,
     check_probability,
     validate_type,
 )
@@ -49,8 +51,6 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "ecgssl-pretext-checkpoint-v2"
 
 _DEFAULTS = defaults("pretext")
-#: Keys of the ``pretext`` config section that are not training hyperparameters.
-WORKFLOW_KEYS = ("name", "datasets", "device")
 
 
 @dataclass
@@ -134,7 +134,7 @@ class PretextConfig:
         ----------
         d : dict
             Any subset of the fields (``transforms`` may be a dict); the workflow
-            keys (``name``, ``datasets``, ``device``) are ignored.
+            keys (:data:`ecgssl.config.plan.PRETEXT_WORKFLOW_KEYS`) are ignored.
 
         Raises
         ------
@@ -146,7 +146,7 @@ class PretextConfig:
             raise ConfigError(
                 f"pretext config must be a mapping, got {type(d).__name__}"
             )
-        kwargs = {k: v for k, v in d.items() if k not in WORKFLOW_KEYS}
+        kwargs = {k: v for k, v in d.items() if k not in PRETEXT_WORKFLOW_KEYS}
         try:
             check_keys(kwargs, [f.name for f in dataclasses.fields(cls)], "pretext")
             return cls(**kwargs)
@@ -181,6 +181,8 @@ class PretrainResult:
         The last epoch's validation scores.
     seed : int
     device : str
+    precision : str
+        ``"fp32"`` or ``"bf16"``: the arithmetic that ran.
     train_subjects, val_subjects : list of str
     n_train_windows, n_val_windows : int
     config : PretextConfig
@@ -192,6 +194,7 @@ class PretrainResult:
     val_scores: Scores | None
     seed: int
     device: str
+    precision: str
     train_subjects: list[str]
     val_subjects: list[str]
     n_train_windows: int
@@ -226,6 +229,7 @@ class PretrainResult:
             "backbone": "paper_cnn",
             "seed": self.seed,
             "device": self.device,
+            "precision": self.precision,
             "torch": torch.__version__,
             "ecgssl": __version__,
             "config": self.config.to_dict(),
@@ -272,6 +276,7 @@ def pretrain(
     checkpoint_path: str | Path | None = None,
     log_every: int = 50,
     micro_batch: int | None = None,
+    precision: str = "fp32",
 ) -> PretrainResult:
     """Train the encoder and the seven heads on the transformation-recognition task.
 
@@ -306,6 +311,10 @@ def pretrain(
         If set, each step's ``7 * batch_size`` signals go through forward and
         backward this many at a time, with gradients accumulated: the same loss and
         gradient as one pass at a fraction of the activation memory. None: one pass.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the forward and backward passes (a resolved precision, see
+        :func:`ecgssl.learning.device.resolve_precision`); weights, optimiser
+        state and loss are float32 either way.
 
     Returns
     -------
@@ -332,6 +341,7 @@ def pretrain(
     method = TransformationRecognition(
         encoder, dropout=config.dropout, task_weights=config.task_weights,
         l2=config.l2, transforms=config.transforms, generator=init, device=device,
+        precision=check_option(precision, ("fp32", "bf16"), "precision"),
     )  # fmt: skip
     optimizer = torch.optim.Adam(method.model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(
@@ -345,7 +355,7 @@ def pretrain(
     emit(
         f"pretext: {split.describe()}, {windows.shape[1]} samples, "
         f"{math.ceil(len(split.train) / config.batch_size)} steps/epoch, "
-        f"device {device}"
+        f"device {device}, {precision}"
     )
 
     def validate() -> dict[str, Any]:
@@ -374,7 +384,7 @@ def pretrain(
         ),
         log=emit,
         fingerprint=_fingerprint(
-            windows, subjects, split, config, seed, device, micro_batch
+            windows, subjects, split, config, seed, device, micro_batch, precision
         ),
         checkpoint_path=None if checkpoint_path is None else Path(checkpoint_path),
         checkpoint_format=CHECKPOINT_FORMAT,
@@ -388,6 +398,7 @@ def pretrain(
         val_scores=Scores.from_row(outcome.history[-1], "val_"),
         seed=seed,
         device=str(device),
+        precision=precision,
         train_subjects=split.train_subjects,
         val_subjects=split.val_subjects,
         n_train_windows=len(split.train),
@@ -499,6 +510,7 @@ def _fingerprint(
     seed: int,
     device: torch.device,
     micro_batch: int | None,
+    precision: str,
 ) -> str:
     """What a checkpoint must match to be resumed (all but the epoch count)."""
     n = windows.shape[0]
@@ -510,6 +522,7 @@ def _fingerprint(
         "val_subjects": split.val_subjects,
         "device_type": device.type,
         "micro_batch": micro_batch,  # dropout masks are drawn chunk by chunk
+        "precision": precision,
     }
     names = np.frombuffer("\0".join(subjects).encode(), np.uint8)
     return fingerprint(identity, probe.numpy(), names)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,54 +15,127 @@ from ecgssl.evaluation.paper import paper_comparison
 from ecgssl.evaluation.plots import (
     plot_accuracy_by_method,
     plot_confusion_matrices,
+    plot_label_fractions,
     plot_pretext_history,
 )
-from ecgssl.evaluation.tables import GROUP_KEYS, load_metrics, summarize
+from ecgssl.evaluation.tables import (
+    GROUP_KEYS,
+    comparisons,
+    load_metrics,
+    load_predictions,
+    subject_table,
+    summarize,
+)
 from ecgssl.stages.provenance import write_json
 from ecgssl.util.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 
+#: The outputs :func:`aggregate_stage` writes (keys of its ``outputs`` argument).
+OUTPUTS = (
+    "summary", "folds", "subjects", "comparisons", "pretext", "config",
+    "paper_comparison", "pretext_plot", "accuracy_plot", "confusion_plot",
+    "fraction_plot",
+)  # fmt: skip
+
+
+def pretext_table(sidecars: Sequence[Path]) -> pd.DataFrame:
+    """One row per encoder unit: what it saw, how long it trained, what it learned.
+
+    Read from each unit's ``encoder.json`` and ``history.tsv``: per-head
+    validation balanced accuracy (chance 0.5), the seven-way top-1 accuracy
+    (chance 1/7), the tasks not learned (balanced accuracy < 0.75), the precision
+    that ran and the training time.
+    """
+    rows = []
+    for path in sidecars:
+        meta = json.loads(Path(path).read_text(encoding="utf-8"))
+        history = pd.read_csv(Path(path).with_name("history.tsv"), sep="\t")
+        bacc = meta.get("val_balanced_accuracy") or {}
+        not_learned = meta.get("not_learned")
+        rows.append({
+            "pretext": Path(path).parent.parent.name,
+            "unit": Path(path).parent.name,
+            "scope": (meta.get("unit") or {}).get("scope"),
+            "precision": meta.get("precision"),
+            "epochs": meta.get("epochs_trained"),
+            "n_train_windows": meta.get("n_train_windows"),
+            "n_val_windows": meta.get("n_val_windows"),
+            **{f"val_bacc_{task}": value for task, value in bacc.items()},
+            "val_top1": meta.get("val_top1"),
+            "not_learned": None if not_learned is None else ",".join(not_learned),
+            "seconds": float(history["seconds"].sum()),
+            "windows_per_s": float(history["windows_per_s"].mean()),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def aggregate_stage(
     metrics_paths: Sequence[Path],
-    history_path: Path,
+    sidecars: Sequence[Path],
     *,
-    summary_path: Path,
-    folds_path: Path,
-    comparison_path: Path,
-    pretext_plot: Path,
-    accuracy_plot: Path,
-    confusion_plot: Path,
+    outputs: Mapping[str, Path],
+    evaluation: Mapping[str, Any],
+    seed: int,
     config: dict[str, Any] | None = None,
-    config_path: Path | None = None,
 ) -> pd.DataFrame:
-    """Result tables (per fold and summarised), the paper comparison and the plots.
+    """Result tables, the paper comparison and the figures of a finished run.
 
-    With ``config_path``, the resolved workflow configuration is written there too
-    (for the report: every result traceable to its config).
+    Parameters
+    ----------
+    metrics_paths : sequence of Path
+        Every fine-tuning job's ``metrics.json`` (its ``predictions.parquet`` next
+        to it).
+    sidecars : sequence of Path
+        Every encoder unit's ``encoder.json`` (its ``history.tsv`` next to it).
+    outputs : mapping
+        :data:`OUTPUTS` -> path.
+    evaluation : mapping
+        ``confidence`` and ``n_bootstrap`` of the intervals.
+    seed : int
+        Seed of the bootstrap resampling.
+    config : dict or None
+        The resolved workflow configuration, written to ``outputs["config"]`` (for
+        the report: every result traceable to its config).
     """
-
+    missing = sorted(set(OUTPUTS) - set(outputs))
+    if missing:
+        raise ValueError(f"outputs lacks {missing}")
     df = load_metrics(metrics_paths)
-    summary = summarize(df)
-    first = [*GROUP_KEYS, "fold"]
+    predictions = load_predictions(df)
+    options = {"confidence": evaluation["confidence"],
+               "n_bootstrap": evaluation["n_bootstrap"], "seed": seed}  # fmt: skip
+    summary = summarize(df, predictions, **options)
+    pretext = pretext_table(sidecars)
+    first = [*GROUP_KEYS, "repeat", "fold"]
     metrics = [k for k in METRIC_KEYS if k not in ("confusion_matrix", "n_test")]
-    last = ["n_train", "n_test", "n_classes", "n_train_subjects", "n_test_subjects",
-            "seed", "seconds", "source"]  # fmt: skip
+    last = ["n_train", "n_val", "n_test", "n_classes", "n_train_subjects",
+            "n_test_subjects", "best_epoch", "precision", "unit", "seed", "seconds",
+            "source"]  # fmt: skip
     per_fold = df[[c for c in first + metrics + last if c in df.columns]]
-    for table, path in ((summary, summary_path), (per_fold, folds_path)):
-        with atomic_path(path) as tmp:
+    tables = {
+        "summary": summary,
+        "folds": per_fold,
+        "subjects": subject_table(predictions),
+        "comparisons": comparisons(predictions, **options),
+        "pretext": pretext,
+    }
+    for name, table in tables.items():
+        with atomic_path(outputs[name]) as tmp:
             table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
-    write_text_atomic(comparison_path, paper_comparison(summary))
+    write_text_atomic(outputs["paper_comparison"], paper_comparison(summary))
     scheme = "multiclass" if (df.scheme == "multiclass").any() else df.scheme.iloc[0]
-    for plot, path in (
-        (lambda p: plot_pretext_history(history_path, p), pretext_plot),
-        (lambda p: plot_accuracy_by_method(summary, p), accuracy_plot),
-        (lambda p: plot_confusion_matrices(df, p, scheme=scheme), confusion_plot),
+    histories = [(f"{Path(p).parent.name}", Path(p).with_name("history.tsv"))
+                 for p in sidecars]  # fmt: skip
+    for plot, name in (
+        (lambda p: plot_pretext_history(histories, p), "pretext_plot"),
+        (lambda p: plot_accuracy_by_method(summary, p), "accuracy_plot"),
+        (lambda p: plot_confusion_matrices(df, p, scheme=scheme), "confusion_plot"),
+        (lambda p: plot_label_fractions(summary, p), "fraction_plot"),
     ):
-        with atomic_path(path) as tmp:  # the temporary name keeps the .png suffix
+        with atomic_path(outputs[name]) as tmp:  # the temporary name keeps .png
             plot(tmp)
-    if config_path is not None:
-        write_json(config_path, dict(config or {}))
+    write_json(outputs["config"], dict(config or {}))
     log.info("aggregated %d fold results into %d rows", len(df), len(summary))
     return summary

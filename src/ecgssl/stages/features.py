@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgssl.data.store import iter_ecg
-from ecgssl.learning.device import select_device
+from ecgssl.learning.device import resolve_precision, select_device
 from ecgssl.learning.features import extract_features
 from ecgssl.learning.modelfile import load_encoder
 from ecgssl.util.atomic import atomic_path
@@ -23,16 +23,19 @@ def features_stage(
     out_path: Path,
     *,
     device: str,
+    precision: str = "auto",
     batch_size: int | None = None,
 ) -> None:
     """Frozen features of every window of a store, row-aligned with it (``.npy``)."""
-
     dev = select_device(device)
+    resolved = resolve_precision(precision, dev)
     encoder = load_encoder(model_path, map_location=dev)
     t0 = time.perf_counter()
     # streamed block by block: memory is one block of windows, not the whole store
     parts = [
-        extract_features(encoder, block, device=dev, batch_size=batch_size)
+        extract_features(
+            encoder, block, device=dev, batch_size=batch_size, precision=resolved
+        )
         for block in iter_ecg(store, batch_size=4096)
     ]
     feats = (
@@ -42,12 +45,13 @@ def features_stage(
     )
     seconds = time.perf_counter() - t0
     log.info(
-        "%s: %d windows -> %s in %.1f s (%.0f windows/s)",
+        "%s: %d windows -> %s in %.1f s (%.0f windows/s, %s)",
         store,
         feats.shape[0],
         feats.shape,
         seconds,
         feats.shape[0] / max(seconds, 1e-9),
+        resolved,
     )
     with atomic_path(out_path) as tmp, open(tmp, "wb") as f:
         np.save(f, feats)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +12,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ecgssl.config.plan import TRANSDUCTIVE_METHODS
 from ecgssl.data.labels import encode_labels
 from ecgssl.data.store import read_ecg, read_windows
+from ecgssl.evaluation.folds import subsample_per_subject, validation_split
 from ecgssl.evaluation.metrics import classification_metrics
 from ecgssl.learning.backbones import build_backbone
 from ecgssl.learning.checkpoint import remove_checkpoint
-from ecgssl.learning.device import select_device
+from ecgssl.learning.classical import fit_predict
+from ecgssl.learning.device import resolve_precision, select_device
 from ecgssl.learning.features import normalise_per_subject
 from ecgssl.learning.finetune import FinetuneConfig, train_classifier
 from ecgssl.learning.modelfile import load_encoder
 from ecgssl.stages.provenance import versions, write_json
 from ecgssl.util.atomic import atomic_path
+from ecgssl.util.errors import DataFormatError
 from ecgssl.util.seeds import stable_seed
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,63 @@ log = logging.getLogger(__name__)
 #: A fine-tune job saves its training state after an epoch when this many seconds
 #: have passed since the last save: short epochs are cheaper to redo than to save.
 FINETUNE_CHECKPOINT_EVERY_S = 30.0
+
+#: Methods that train a head on frozen features.
+FEATURE_METHODS = ("ssl_frozen", "ssl_frozen_subject_norm")
+
+
+@dataclass
+class _Split:
+    """The rows of one job: training (after the label budget), validation, test."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    n_labelled_train: int
+
+
+def split_rows(
+    y: np.ndarray,
+    subjects: np.ndarray,
+    folds: pd.DataFrame,
+    *,
+    job: dict[str, Any],
+    validation_fraction: float,
+    fraction_seed: int,
+    seed: int,
+    where: Path,
+) -> _Split:
+    """Test rows: the labelled windows of test fold k; the rest of the labelled
+    windows train, after the label fraction (drawn per subject with
+    ``fraction_seed``, the same for every method) and the inner validation split.
+
+    Raises
+    ------
+    ecgssl.util.errors.DataFormatError
+        If the folds do not cover the store, or the fold has no labelled test or
+        training window (naming the dataset, label and fold).
+    """
+    if len(folds) != y.size or not (folds.row.to_numpy() == np.arange(y.size)).all():
+        raise DataFormatError(where, "row", "folds must list every window; rebuild")
+    labelled = y >= 0
+    in_fold = folds.fold.to_numpy() == job["fold"]
+    test = np.flatnonzero(labelled & in_fold)
+    train = np.flatnonzero(labelled & ~in_fold)
+    for name, rows in (("test", test), ("training", train)):
+        if rows.size == 0:
+            raise DataFormatError(
+                where, "fold",
+                f"{job['dataset']}/{job['label']}: fold {job['fold']} of "
+                f"{job['protocol']} has no labelled {name} window (fewer folds?)",
+            )  # fmt: skip
+    budget = subsample_per_subject(
+        train, subjects[train], job["label_fraction"], fraction_seed
+    )
+    fit_rows, val_rows = validation_split(
+        budget, subjects[budget], protocol=job["protocol"],
+        fraction=validation_fraction, seed=stable_seed(seed, "validation"),
+    )  # fmt: skip
+    return _Split(fit_rows, val_rows, test, int(train.size))
 
 
 def finetune_stage(
@@ -41,32 +103,24 @@ def finetune_stage(
     label_spec: dict[str, Any],
     train: dict[str, Any],
     seed: int,
+    fraction_seed: int,
+    validation_fraction: float,
     device: str,
+    precision: str = "auto",
     features_path: Path | None = None,
     encoder_path: Path | None = None,
+    hrv_path: Path | None = None,
     encoder_config: dict[str, Any] | None = None,
     checkpoint_path: Path | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one classifier on one fold; write metrics and predictions.
 
-    ``job`` holds the identity (dataset, label, scheme, protocol, method, fold).
-    ``checkpoint_path`` (next to the outputs; Snakemake removes the outputs of a
-    failed job but not this file) lets a rerun of an interrupted job resume; it is
-    removed once the outputs are written.
+    ``job`` holds the identity (dataset, label, scheme, protocol, method, pretext,
+    unit, scope, label_fraction, repeat, fold). ``checkpoint_path`` (next to the
+    outputs; Snakemake removes the outputs of a failed job but not this file) lets a
+    rerun of an interrupted job resume; it is removed once the outputs are written.
     """
-
-    method, label, fold = job["method"], job["label"], int(job["fold"])
-    dev = select_device(device)
-    feature_norm = train.get("feature_norm", "none")
-    cfg = FinetuneConfig.from_dict(
-        {k: v for k, v in train.items() if k != "feature_norm"}
-    )
-    if feature_norm not in ("none", "subject") or (
-        feature_norm == "subject" and method != "ssl_frozen"
-    ):
-        raise ValueError(
-            f"feature_norm={feature_norm!r} is not available for method {method!r}"
-        )
+    method, label = job["method"], job["label"]
     df = read_windows(store, columns=["subject", "trial", "window", label])
     threshold = label_spec.get("threshold") if job["scheme"] == "binary" else None
     y_all, class_names = encode_labels(
@@ -74,85 +128,109 @@ def finetune_stage(
         scheme=job["scheme"],
         threshold=threshold,
     )
-    folds = pd.read_csv(folds_path, sep="\t")
-    rows = folds.row.to_numpy()
-    if not (y_all[rows] >= 0).all():
-        raise ValueError(f"{folds_path}: folds list unlabelled windows; rebuild them")
-    test_rows = rows[folds.fold.to_numpy() == fold]
-    train_rows = rows[folds.fold.to_numpy() != fold]
-    if test_rows.size == 0:
-        raise ValueError(f"{folds_path}: fold {fold} is empty")
-
-    if method == "ssl_frozen":
-        data = np.load(features_path, mmap_mode="r")
-        if feature_norm == "subject":
-            data = normalise_per_subject(data, df.subject.to_numpy())
-        encoder = None
-    else:
-        data = read_ecg(store)
-        if method == "ssl_finetune":
-            encoder = load_encoder(encoder_path)
-        else:  # supervised: the same network from its own random initialisation
-            generator = torch.Generator().manual_seed(stable_seed(seed, "encoder-init"))
-            encoder = build_backbone(
-                "paper_cnn", encoder_config or {}, generator=generator
-            )
+    subjects = df.subject.to_numpy().astype(str)
+    rows = split_rows(
+        y_all, subjects, pd.read_csv(folds_path, sep="\t"), job=job,
+        validation_fraction=validation_fraction, fraction_seed=fraction_seed,
+        seed=seed, where=folds_path,
+    )  # fmt: skip
+    n_classes = len(class_names)
     t0 = time.perf_counter()
-    out = train_classifier(
-        np.asarray(data[train_rows]),
-        y_all[train_rows],
-        np.asarray(data[test_rows]),
-        n_classes=len(class_names),
-        method=method,
-        config=cfg,
-        seed=seed,
-        device=dev,
-        encoder=encoder,
-        checkpoint_path=checkpoint_path,
-        checkpoint_every_s=FINETUNE_CHECKPOINT_EVERY_S,
-    )
+    if method == "hrv":
+        dev, resolved, extra = None, None, {}
+        x = pd.read_parquet(hrv_path).to_numpy(dtype=np.float64)
+        fit = np.concatenate([rows.train, rows.val])  # no epochs to select
+        y_pred, proba = fit_predict(
+            x[fit], y_all[fit], x[rows.test], n_classes=n_classes, seed=seed, **train
+        )
+    else:
+        dev = select_device(device)
+        resolved = resolve_precision(precision, dev)
+        data, encoder = _inputs(method, store, subjects, seed, features_path,
+                                encoder_path, encoder_config)  # fmt: skip
+        out = train_classifier(
+            np.asarray(data[rows.train]),
+            y_all[rows.train],
+            np.asarray(data[rows.test]),
+            n_classes=n_classes,
+            method="ssl_frozen" if method in FEATURE_METHODS else method,
+            config=FinetuneConfig.from_dict(train),
+            seed=seed,
+            device=dev,
+            encoder=encoder,
+            checkpoint_path=checkpoint_path,
+            checkpoint_every_s=FINETUNE_CHECKPOINT_EVERY_S,
+            validation=(np.asarray(data[rows.val]), y_all[rows.val]),
+            precision=resolved,
+        )
+        y_pred, proba = out.y_pred, out.proba
+        extra = {"best_epoch": out.best_epoch, "stopped_early": out.stopped_early,
+                 "epochs_trained": len(out.history)}  # fmt: skip
     seconds = time.perf_counter() - t0
-    y_test = y_all[test_rows]
+    y_test = y_all[rows.test]
     metrics = classification_metrics(
-        y_test, out.y_pred, n_classes=len(class_names), y_train=y_all[train_rows]
+        y_test, y_pred, n_classes=n_classes, y_train=y_all[rows.train]
     )
     record = {
         **job,
-        "fold": fold,
         **metrics,
-        "n_train": int(train_rows.size),
-        "n_classes": len(class_names),
+        **extra,
+        "n_train": int(rows.train.size),
+        "n_val": int(rows.val.size),
+        "n_labelled_train": rows.n_labelled_train,
+        "n_classes": n_classes,
         "class_names": class_names,
-        "n_train_subjects": int(df.subject.iloc[train_rows].nunique()),
-        "n_test_subjects": int(df.subject.iloc[test_rows].nunique()),
+        "n_train_subjects": int(np.unique(subjects[rows.train]).size),
+        "n_test_subjects": int(np.unique(subjects[rows.test]).size),
+        "feature_norm": "subject" if method in TRANSDUCTIVE_METHODS else "none",
+        "transductive": method in TRANSDUCTIVE_METHODS or job.get("scope") == "all",
+        "precision": resolved,
         "seed": seed,
         "seconds": seconds,
-        "train": cfg.to_dict(),
-        "feature_norm": feature_norm,
+        "train": dict(train),
         "label_spec": dict(label_spec),
-        "versions": versions(dev),
+        "versions": versions(dev or "cpu"),
     }
-    pred = df.iloc[test_rows][["subject", "trial", "window"]].reset_index(drop=True)
-    pred.insert(0, "row", test_rows)
+    pred = df.iloc[rows.test][["subject", "trial", "window"]].reset_index(drop=True)
+    pred.insert(0, "row", rows.test)
     pred["y_true"] = y_test
-    pred["y_pred"] = out.y_pred
+    pred["y_pred"] = y_pred
     for k, name in enumerate(class_names):
-        pred[f"p_{name}"] = out.proba[:, k]
+        pred[f"p_{name}"] = proba[:, k]
     with atomic_path(predictions_path) as tmp:
         pred.to_parquet(tmp, index=False)
     write_json(metrics_path, record)
     if checkpoint_path is not None:
         remove_checkpoint(checkpoint_path)
     log.info(
-        "%s: accuracy %.3f (majority %.3f), macro-F1 %.3f, %d test windows, %.1f s",
-        "/".join(
-            str(job[k])
-            for k in ("dataset", "label", "scheme", "protocol", "method", "fold")
-        ),
-        metrics["accuracy"],
-        metrics["majority_accuracy"],
-        metrics["macro_f1"],
-        test_rows.size,
-        seconds,
-    )
+        "%s: accuracy %.3f (majority %.3f), balanced %.3f, %d test windows, %.1f s",
+        "/".join(str(job[k]) for k in ("dataset", "label", "scheme", "protocol",
+                                        "method", "label_fraction", "fold")),
+        metrics["accuracy"], metrics["majority_accuracy"],
+        metrics["balanced_accuracy"], rows.test.size, seconds,
+    )  # fmt: skip
     return record
+
+
+def _inputs(
+    method: str,
+    store: Path,
+    subjects: np.ndarray,
+    seed: int,
+    features_path: Path | None,
+    encoder_path: Path | None,
+    encoder_config: dict[str, Any] | None,
+) -> tuple[Any, torch.nn.Module | None]:
+    """What the method trains on (features or windows) and the encoder to copy."""
+    if method in FEATURE_METHODS:
+        data = np.load(features_path, mmap_mode="r")
+        if method in TRANSDUCTIVE_METHODS:  # each person's own windows, tests too
+            data = normalise_per_subject(data, subjects)
+        return data, None
+    if method == "ssl_finetune":
+        return read_ecg(store), load_encoder(encoder_path)
+    # supervised: the same network from its own random initialisation
+    generator = torch.Generator().manual_seed(stable_seed(seed, "encoder-init"))
+    return read_ecg(store), build_backbone(
+        "paper_cnn", encoder_config or {}, generator=generator
+    )

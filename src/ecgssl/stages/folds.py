@@ -1,4 +1,4 @@
-"""Folds stage: the test fold of every labelled window of a store."""
+"""Folds stage: the test fold of every window of a store, for one protocol."""
 
 from __future__ import annotations
 
@@ -16,26 +16,22 @@ log = logging.getLogger(__name__)
 
 
 def folds_stage(
-    store: Path, out_path: Path, *, label: str, protocol: str, n_folds: int, seed: int
+    store: Path, out_path: Path, *, protocol: str, n_folds: int, seed: int
 ) -> None:
-    """Write the test fold of every labelled window (TSV: row, subject, fold)."""
+    """Write the test fold of every window of a store (TSV: row, subject, fold).
 
-    df = read_windows(store, columns=["subject", label])
-    labelled = df[label].notna().to_numpy()
+    The folds do not depend on the labels: the same folds serve every label and
+    method of the dataset and, under pretext scope ``train_folds``, decide which
+    windows each fold's encoder may see.
+    """
+    df = read_windows(store, columns=["subject"])
+    everything = np.ones(len(df), dtype=bool)
     folds = assign_folds(
-        df.subject.to_numpy(), labelled, protocol=protocol, n_folds=n_folds, seed=seed
+        df.subject.to_numpy(), everything, protocol=protocol, n_folds=n_folds, seed=seed
     )
     out = pd.DataFrame(
         {"row": np.arange(len(df)), "subject": df.subject, "fold": folds}
     )
-    out = out[labelled]
     with atomic_path(out_path) as tmp:
         out.to_csv(tmp, sep="\t", index=False)
-    log.info(
-        "%s %s %s: %d labelled windows in %d folds",
-        store,
-        label,
-        protocol,
-        len(out),
-        n_folds,
-    )
+    log.info("%s %s: %d windows in %d folds", store, protocol, len(out), n_folds)

@@ -1,4 +1,4 @@
-"""Pretext stage: pretrain the encoder on the union of window stores."""
+"""Pretext stage: pretrain one encoder unit on the windows its scope allows."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ import pandas as pd
 
 from ecgssl.data.store import ecg_memmap, read_windows
 from ecgssl.learning.checkpoint import remove_checkpoint
-from ecgssl.learning.device import select_device
+from ecgssl.learning.device import resolve_precision, select_device
 from ecgssl.learning.modelfile import save_pretext_model
 from ecgssl.learning.pretrain import PretextConfig, pretrain
 from ecgssl.stages.provenance import versions, write_json
 from ecgssl.util.atomic import atomic_path
+from ecgssl.util.errors import DataFormatError
 
 log = logging.getLogger(__name__)
 
@@ -32,27 +33,69 @@ log = logging.getLogger(__name__)
 PRETEXT_CPU_MICRO_BATCH = 32
 
 
+def training_rows(
+    stores: Sequence[Path], folds: Sequence[Path], unit: dict[str, Any]
+) -> list[np.ndarray]:
+    """Per store, the rows an encoder unit may be pretrained on.
+
+    A ``train_folds`` unit (``unit["fold"]`` = k) keeps the windows outside test
+    fold k of each store's folds table (``folds[i]`` belongs to ``stores[i]``); the
+    other scopes keep every row (their stores are already the ones they may see).
+
+    Raises
+    ------
+    ecgssl.util.errors.DataFormatError
+        If a folds table does not cover its store row for row.
+    """
+    n_rows = [len(read_windows(store, columns=["subject"])) for store in stores]
+    if unit["scope"] != "train_folds":
+        return [np.arange(n) for n in n_rows]
+    if len(folds) != len(stores):
+        raise ValueError(f"a fold unit needs one folds table per store ({len(stores)})")
+    out = []
+    for store, table, n in zip(stores, folds, n_rows, strict=True):
+        df = pd.read_csv(table, sep="\t")
+        if len(df) != n or not (df.row.to_numpy() == np.arange(n)).all():
+            raise DataFormatError(
+                table,
+                "row",
+                f"folds must list every row of {store} ({n}); rebuild them",
+            )
+        out.append(df.row.to_numpy()[df.fold.to_numpy() != unit["fold"]])
+    return out
+
+
 def pretext_stage(
     stores: Sequence[Path],
     *,
+    folds: Sequence[Path] = (),
+    unit: dict[str, Any],
     model_path: Path,
     sidecar_path: Path,
     history_path: Path,
+    windows_path: Path,
     config: dict[str, Any],
     seed: int,
     device: str,
+    precision: str = "auto",
     checkpoint_path: Path | None = None,
 ) -> None:
-    """Pretrain the encoder on the union of the stores' windows."""
+    """Pretrain one encoder unit on the windows its scope allows.
 
+    ``windows_path`` gets the provenance of every window the encoder saw (dataset,
+    row, subject, and whether it was a training or a validation window).
+    """
     cfg = PretextConfig.from_dict(config)
     dev = select_device(device)
-    subjects, inputs = [], []
-    for store in stores:
-        df = read_windows(store, columns=["dataset", "subject"])
+    resolved = resolve_precision(precision, dev)
+    rows = training_rows(stores, folds, unit)
+    subjects, seen = [], []
+    for store, keep in zip(stores, rows, strict=True):
+        df = read_windows(store, columns=["dataset", "subject"]).iloc[keep]
         subjects.append((df.dataset + "/" + df.subject).to_numpy())
-        inputs.append({"store": str(store), "n_windows": len(df)})
-        log.info("pretext input %s: %d windows", store, len(df))
+        seen.append(pd.DataFrame({"dataset": df.dataset, "row": keep,
+                                  "subject": df.subject}))  # fmt: skip
+        log.info("pretext input %s: %d of its windows", store, len(keep))
     # All stores streamed into one read-only memory-mapped scratch file next to the
     # model (never a copy of the signals in RAM; pretrain reads batch by batch).
     scratch_dir = Path(model_path).parent
@@ -60,7 +103,7 @@ def pretext_stage(
     for stale in scratch_dir.glob(".windows-*"):  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=".windows-", dir=scratch_dir) as tmp:
-        x = ecg_memmap(stores, Path(tmp) / "ecg.npy")
+        x = ecg_memmap(stores, Path(tmp) / "ecg.npy", rows=rows)
         result = pretrain(
             x,
             np.concatenate(subjects),
@@ -69,13 +112,26 @@ def pretext_stage(
             device=dev,
             checkpoint_path=checkpoint_path,
             micro_batch=PRETEXT_CPU_MICRO_BATCH if dev.type == "cpu" else None,
+            precision=resolved,
         )
         del x  # release the mapping before the directory is removed
-    meta = {**result.meta(), "inputs": inputs, "versions": versions(dev)}
+    table = pd.concat(seen, ignore_index=True)
+    val = set(result.val_subjects)
+    table["part"] = np.where(
+        (table.dataset + "/" + table.subject).isin(val), "validation", "training"
+    )
+    inputs = [
+        {"store": str(store), "n_windows": int(len(keep))}
+        for store, keep in zip(stores, rows, strict=True)
+    ]
+    meta = {**result.meta(), "unit": unit, "inputs": inputs, "versions": versions(dev)}
     save_pretext_model(model_path, result.encoder, result.heads, meta)
-    history = pd.DataFrame(result.history)
     with atomic_path(history_path) as tmp:
-        history.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+        pd.DataFrame(result.history).to_csv(
+            tmp, sep="\t", index=False, float_format="%.6g"
+        )
+    with atomic_path(windows_path) as tmp:
+        table.to_parquet(tmp, index=False)
     write_json(sidecar_path, meta)
     if checkpoint_path is not None:
         remove_checkpoint(checkpoint_path)

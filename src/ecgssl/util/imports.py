@@ -9,14 +9,18 @@ never pays for torch) and every ``import`` of an ``ecgssl`` module is followed, 
 module level and inside functions alike, transitively. Importing ``a.b.c`` runs
 ``a/__init__.py`` and ``a/b/__init__.py`` first, so those count too.
 
-Modules loaded by name at run time (``importlib.import_module``, the dataset
-registry) are invisible to this analysis; callers add them as extra roots.
+A string constant of the form ``"ecgssl.some.module:function"`` counts as an import
+of that module: it is how a script hands a call to the job server
+(:mod:`ecgssl.util.jobserver`). Other modules loaded by name at run time
+(``importlib.import_module``, the dataset registry) are invisible to this analysis;
+callers add them as extra roots.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -33,9 +37,11 @@ __all__ = [
 PACKAGE = "ecgssl"
 
 #: Modules whose edits cannot change any result, left out of every rule's ``code``
-#: input on purpose: the package's version string (recorded in provenance only), the
+#: digest on purpose: the package's version string (recorded in provenance only), the
 #: docstring-only ``util`` package, error types (what a failure says), logging set-up,
-#: and atomic file writing (whether and where an output appears, never its content).
+#: atomic file writing (whether and where an output appears, never its content) and
+#: the job server (which process runs a job, never what it computes). What they
+#: import is still followed.
 NO_RESULT_MODULES: frozenset[str] = frozenset(
     {
         "ecgssl",
@@ -43,8 +49,13 @@ NO_RESULT_MODULES: frozenset[str] = frozenset(
         "ecgssl.util.errors",
         "ecgssl.util.runlog",
         "ecgssl.util.atomic",
+        "ecgssl.util.jobserver",
     }
 )
+
+
+#: ``"ecgssl.module:function"``: a call handed to the job server.
+_CALL_TARGET = re.compile(r"^(ecgssl(?:\.\w+)+):\w+$")
 
 
 @cache
@@ -111,6 +122,10 @@ def _direct_imports(path: Path, current: str, src: Path) -> frozenset[str]:
                 for alias in node.names
                 if module_file(f"{base}.{alias.name}", src) is not None
             )
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = _CALL_TARGET.match(node.value)
+            if match:
+                found.add(match.group(1))
         stack.extend(ast.iter_child_nodes(node))
     return frozenset(
         name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")

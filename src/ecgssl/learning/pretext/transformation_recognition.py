@@ -222,20 +222,22 @@ def forward_backward(
     generator: torch.Generator,
     micro_batch: int | None,
     device: torch.device,
+    precision: str = "fp32",
 ) -> Tensor:
     """Forward and backward of one step (gradients accumulate); return the loss.
 
     With ``micro_batch``, rows go through in chunks, each chunk's loss weighted by
     its share of the rows, and the L2 term is added once: the sum is the one-pass
     objective and its gradient the one-pass gradient (up to float rounding; the
-    dropout masks are drawn chunk by chunk).
+    dropout masks are drawn chunk by chunk). ``precision="bf16"`` runs the forward
+    pass under bf16 autocast (the loss and the weights stay float32).
     """
     n = signals.shape[0]
     chunk = n if micro_batch is None else min(micro_batch, n)
     total = torch.zeros((), device=device)
     for start in range(0, n, chunk):
         rows = slice(start, start + chunk)
-        with autocast(device):  # bf16 on CUDA, a no-op on the CPU
+        with autocast(device, precision):
             logits = model(signals[rows], generator)
         part, _ = pretext_loss(logits.float(), targets[rows], weights, None, 0.0)
         part = part * (logits.shape[0] / n)
@@ -329,6 +331,7 @@ def evaluate(
     l2: float,
     generator: torch.Generator,
     device: torch.device,
+    precision: str = "fp32",
 ) -> Scores:
     """Score the heads on transformed windows, in eval mode, changing nothing.
 
@@ -348,6 +351,8 @@ def evaluate(
         Source of the transformations' randomness (seed it for repeatable scores).
     device : torch.device
         Where the model runs.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the forward passes.
 
     Returns
     -------
@@ -364,7 +369,7 @@ def evaluate(
     n_rows = 0
     for x in batches:
         signals, targets = make_pretext_batch(x, params, generator)
-        with autocast(device):
+        with autocast(device, precision):
             logits = model(signals).float()
         _, per_task = pretext_loss(logits, targets, w, None, 0.0)
         bce_sum += per_task.double().cpu() * signals.shape[0]
@@ -410,6 +415,8 @@ class TransformationRecognition:
         Source of the heads' initial weights.
     device : torch.device
         Where the model runs.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the forward passes (weights, optimiser and loss stay fp32).
     """
 
     name = "transformation_recognition"
@@ -424,6 +431,7 @@ class TransformationRecognition:
         transforms: TransformParams,
         generator: torch.Generator,
         device: torch.device,
+        precision: str = "fp32",
     ) -> None:
         heads = PretextHeads(
             n_features=encoder.n_features, dropout=dropout, generator=generator
@@ -436,6 +444,7 @@ class TransformationRecognition:
         self.l2 = l2
         self.transforms = transforms
         self.device = device
+        self.precision = precision
 
     def step(
         self,
@@ -451,7 +460,7 @@ class TransformationRecognition:
         signals, targets = make_pretext_batch(x, self.transforms, generators["augment"])
         return forward_backward(
             self.model, signals, targets, self.weights, self.l2,
-            generators["dropout"], micro_batch, self.device,
+            generators["dropout"], micro_batch, self.device, self.precision,
         )  # fmt: skip
 
     def validate(
@@ -463,6 +472,7 @@ class TransformationRecognition:
         scores = evaluate(
             self.model, batches, params=self.transforms, weights=self.task_weights,
             l2=self.l2, generator=generator, device=self.device,
+            precision=self.precision,
         )  # fmt: skip
         return scores.as_row("val_")
 
