@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecgssl.data.store import read_windows
+from ecgssl.data.store import check_label_present, read_windows
 from ecgssl.evaluation.folds import assign_folds
 from ecgssl.util.atomic import atomic_path
 
@@ -19,7 +19,7 @@ def folds_stage(
     store: Path, out_path: Path, *, label: str, protocol: str, n_folds: int, seed: int
 ) -> None:
     """Write the test fold of every labelled window (TSV: row, subject, fold)."""
-
+    check_label_present(store, label)
     df = read_windows(store, columns=["subject", label])
     labelled = df[label].notna().to_numpy()
     folds = assign_folds(
