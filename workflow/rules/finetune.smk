@@ -8,6 +8,9 @@ rule assign_folds:
         "results/folds/{dataset}/{label}/{protocol}.tsv",
     log:
         "logs/assign_folds/{dataset}/{label}/{protocol}.log",
+    # above the training rules' 50: a configured label without any labelled
+    # window fails here (seconds) before any model is trained
+    priority: 100
     conda:
         "../../envs/torch.yaml"
     threads: 1
