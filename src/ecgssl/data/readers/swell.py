@@ -505,8 +505,11 @@ class SwellReader:
         conditions = self._conditions(notes)
         per_block: list[pd.DataFrame] = []
         per_minute: list[tuple[str, pd.DataFrame]] = []
+        books: dict[Path, dict[str, pd.DataFrame]] = {}
         for item in self._scan():
-            frame = _read_sheets(item.path)[item.sheet]
+            if item.path not in books:
+                books[item.path] = _read_sheets(item.path)
+            frame = books[item.path][item.sheet]
             table = _with_header(frame, item.header_row, item.path, item.sheet)
             where = f"{item.path} [{item.sheet}]"
             keys = table[["pp", "blok"]].astype(str)
