@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -51,4 +53,26 @@ def truncate(path: Path, *, keep: float = 0.5) -> Path:
 def zero_bytes(path: Path) -> Path:
     """Empty ``path`` in place (a 0-byte file)."""
     path.write_bytes(b"")
+    return path
+
+
+def pad_compressed(path: Path, *, extra: int = 16) -> Path:
+    """Rewrite every compressed variable with ``extra`` zero bytes after its data.
+
+    The inflated stream is then longer than the variable it holds: the case of
+    scipy issue #6999 (``Did not fully consume compressed contents``), which
+    scipy's default integrity check rejects and MATLAB reads. The element sizes
+    are rewritten, so the file stays complete and well formed.
+    """
+    data = path.read_bytes()
+    order = "<" if data[126:128] == b"IM" else ">"
+    out, pos = bytearray(data[:128]), 128
+    while pos + 8 <= len(data):
+        mdtype, nbytes = struct.unpack_from(order + "II", data, pos)
+        body = data[pos + 8 : pos + 8 + nbytes]
+        if mdtype == 15:  # miCOMPRESSED
+            body = zlib.compress(zlib.decompress(body) + b"\x00" * extra)
+        out += struct.pack(order + "II", mdtype, len(body)) + body
+        pos += 8 + nbytes
+    path.write_bytes(bytes(out))
     return path

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.io
 from _matfixtures import cell_row, savemat, truncate, write_v73, zero_bytes
@@ -24,6 +25,8 @@ def _write(root: Path, **kwargs: object) -> list[Path]:
 
 
 def _read(root: Path, **options: object) -> list:
+    """Read with whole trials (``baseline_s=0``) unless a test asks otherwise."""
+    options = {"baseline_s": 0.0, **options}
     return list(AmigosReader(root, **options).recordings())  # type: ignore[arg-type]
 
 
@@ -160,15 +163,21 @@ def test_native_cells_and_quirk_shapes(nested: Path) -> None:
 
 def test_original_file_format(nested: Path) -> None:
     folder = nested / "Data_Preprocessed_P02"
-    orig = scipy.io.loadmat(folder / "Data_Original_P02.mat")["ECG_DATA"]
-    pre = scipy.io.loadmat(folder / "Data_Preprocessed_P02.mat")["joined_data"]
-    assert orig.shape == (1, 3)
-    assert orig.dtype == object
+    orig = scipy.io.loadmat(folder / "Data_Original_P02.mat")
+    pre = scipy.io.loadmat(folder / "Data_Preprocessed_P02.mat")
+    assert [k for k in orig if not k.startswith("__")] == ["ECG_DATA", "VideoIDs"]
+    assert orig["ECG_DATA"].shape == orig["VideoIDs"].shape == (1, 3)
+    assert orig["ECG_DATA"].dtype == object
+    own = [v[0] for v in orig["VideoIDs"][0]]
+    theirs = [v[0] for v in pre["VideoIDs"][0]]
+    assert sorted(own) == sorted(theirs)
+    assert own != theirs  # another cell order than the preprocessed file's
     firsts = []
-    for t in range(3):
-        x = orig[0, t]
+    for j, vid in enumerate(own):
+        x = orig["ECG_DATA"][0, j]
         assert x.shape[1] == 6
-        assert x.shape[0] == 2 * pre[0, t].shape[0]  # 256 Hz vs 128 Hz
+        t = theirs.index(vid)
+        assert x.shape[0] == 2 * pre["joined_data"][0, t].shape[0]  # 256 vs 128 Hz
         np.testing.assert_allclose(np.diff(x[:, 0]), 1000.0 / 256.0)
         firsts.append(x[0, 0])
     assert len(set(firsts)) == 3  # distinct start times
@@ -277,9 +286,10 @@ def test_original_preferred_with_labels_attached(nested: Path) -> None:
             ok = ~np.isnan(ref.ecg)
             assert np.corrcoef(x[ok], ref.ecg[ok])[0, 1] > 0.9
     m = scipy.io.loadmat(nested / "Data_Preprocessed_P01" / "Data_Original_P01.mat")
-    np.testing.assert_array_equal(orig_recs[0].ecg, m["ECG_DATA"][0, 0][:, 2])
+    j = [v[0] for v in m["VideoIDs"][0]].index(orig_recs[0].trial[len("video_") :])
+    np.testing.assert_array_equal(orig_recs[0].ecg, m["ECG_DATA"][0, j][:, 2])
     left = _read(nested, ecg_lead="left")
-    np.testing.assert_array_equal(left[0].ecg, m["ECG_DATA"][0, 0][:, 1])
+    np.testing.assert_array_equal(left[0].ecg, m["ECG_DATA"][0, j][:, 1])
 
 
 def test_files_lists_what_is_used(nested: Path) -> None:
@@ -307,9 +317,17 @@ def test_original_only_participant(
         with caplog.at_level(logging.INFO, logger="ecgssl.data.readers.amigos"):
             recs = [r for r in _read(tmp_path, prefer_original=prefer)]
         p2 = [r for r in recs if r.subject == "P02"]
-        assert [r.trial for r in p2] == ["trial_01", "trial_02", "trial_03"]
+        own = scipy.io.loadmat(
+            tmp_path / "Data_Preprocessed_P02" / "Data_Original_P02.mat"
+        )["VideoIDs"][0]
+        assert [r.trial for r in p2] == [f"video_{v[0]}" for v in own]
         assert all(r.labels == {"arousal": None, "valence": None} for r in p2)
         assert all(r.fs == 256.0 and r.ecg.size > 0 for r in p2)
+        assert all(
+            [(w.reason, w.labels, w.mask) for w in r.withheld]
+            == [("unmatched", ("arousal", "valence"), None)]
+            for r in p2
+        )
         assert "P02 has no preprocessed file" in caplog.text
         p1 = [r for r in recs if r.subject == "P01"]
         assert all(r.fs == (256.0 if prefer else 128.0) for r in p1)
@@ -452,3 +470,140 @@ def test_no_data_file_and_missing_root(tmp_path: Path) -> None:
 def test_options_validated(tmp_path: Path, options: dict, exc: type) -> None:
     with pytest.raises(exc, match=next(iter(options))):
         AmigosReader(tmp_path, **options)  # type: ignore[arg-type]
+
+
+# ------------------------------------------- original files, built by hand with scipy
+
+
+def _beats(n: int, fs: float) -> np.ndarray:
+    """Narrow peaks every 0.8 s (zero at sample 0), so windows pass QC."""
+    t = np.arange(n) / fs
+    return 500.0 * np.exp(-0.5 * ((t % 0.8 - 0.4) / 0.01) ** 2)
+
+
+def _original(ids: list[str] | None, n: int = 2048) -> dict:
+    """A hand-built original file: right lead = 5000 + 100 * video id + beats."""
+    cells = []
+    for vid in ids or ["10", "11", "12"]:
+        m = np.zeros((n, 6))
+        m[:, 0] = 1.4e12 + np.arange(n) * (1000.0 / 256.0)
+        m[:, 2] = 5000.0 + 100.0 * float(vid) + np.arange(n) + _beats(n, 256.0)
+        m[:, 1] = -m[:, 2]
+        cells.append(m)
+    out = {"ECG_DATA": cell_row(cells), "EEG_DATA": cell_row([np.zeros((4, 14))] * 3)}
+    if ids is not None:
+        out["VideoIDs"] = cell_row(ids)
+    return out
+
+
+def _pair(root: Path, original_ids: list[str] | None) -> Path:
+    pre = _minimal(n_trials=3, n=1024)  # videos 10, 11, 12; 8 s at 128 Hz
+    savemat(root / "Data_Preprocessed_P05.mat", pre)
+    return savemat(root / "Data_Original_P05.mat", _original(original_ids))
+
+
+def test_original_trials_matched_by_video_id_not_cell_order(tmp_path: Path) -> None:
+    _pair(tmp_path, ["12", "10", "11"])
+    recs = _read(tmp_path)
+    assert [r.trial for r in recs] == ["video_10", "video_11", "video_12"]
+    for r in recs:
+        vid = int(r.trial[len("video_") :])
+        t = vid - 10  # the preprocessed file's cell of this video
+        assert r.ecg[0] == 5000.0 + 100.0 * vid  # the original's trial of this video
+        assert r.labels == {"arousal": 2.5 + t, "valence": 7.25 - t}
+        assert r.withheld == ()
+
+
+def test_original_without_video_ids_matched_by_order_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _pair(tmp_path, None)
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.amigos"):
+        recs = _read(tmp_path)
+    assert "P05: the original file has no VideoIDs" in caplog.text
+    assert "by cell order" in caplog.text
+    assert [r.ecg[0] for r in recs] == [6000.0, 6100.0, 6200.0]  # cells in order
+
+
+def test_original_with_an_unusable_video_id_falls_back_to_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mdict = _original(["12", "10", "11"])
+    mdict["VideoIDs"][0, 1] = ""
+    savemat(tmp_path / "Data_Preprocessed_P05.mat", _minimal(n_trials=3, n=1024))
+    savemat(tmp_path / "Data_Original_P05.mat", mdict)
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.amigos"):
+        recs = _read(tmp_path)
+    assert "unusable or repeated" in caplog.text
+    assert [r.trial for r in recs] == ["video_10", "video_11", "video_12"]
+
+
+def test_original_with_other_video_ids_is_an_error_naming_the_participant(
+    tmp_path: Path,
+) -> None:
+    path = _pair(tmp_path, ["12", "10", "99"])
+    with pytest.raises(DataFormatError) as err:
+        _read(tmp_path)
+    assert (err.value.path, err.value.field) == (path, "VideoIDs")
+    assert "participant P05" in str(err.value)
+    assert "only in the original file: ['99']" in str(err.value)
+    assert "only in the preprocessed file: ['11']" in str(err.value)
+
+
+def test_original_with_more_trials_is_an_error_naming_the_participant(
+    tmp_path: Path,
+) -> None:
+    savemat(tmp_path / "Data_Preprocessed_P05.mat", _minimal(n_trials=2, n=1024))
+    path = savemat(tmp_path / "Data_Original_P05.mat", _original(["11", "10", "12"]))
+    with pytest.raises(DataFormatError, match="participant P05: 3 trials") as err:
+        _read(tmp_path)
+    assert err.value.path == path
+    # ids and ECG_DATA of one original file must agree in number
+    mdict = _original(["11", "10", "12"])
+    mdict["VideoIDs"] = cell_row(["11", "10"])
+    savemat(tmp_path / "Data_Original_P05.mat", mdict)
+    with pytest.raises(DataFormatError, match="2 entries for 3 ECG_DATA") as err:
+        _read(tmp_path)
+    assert err.value.field == "VideoIDs"
+
+
+@pytest.mark.parametrize("prefer_original", [False, True])
+def test_baseline_seconds_are_cut_from_every_trial(
+    tmp_path: Path, prefer_original: bool
+) -> None:
+    _pair(tmp_path, ["12", "10", "11"])
+    whole = _read(tmp_path, prefer_original=prefer_original)
+    cut = list(AmigosReader(tmp_path, prefer_original=prefer_original).recordings())
+    fs = 256 if prefer_original else 128
+    for a, b in zip(whole, cut, strict=True):
+        assert b.trial == a.trial
+        np.testing.assert_array_equal(b.ecg, a.ecg[5 * fs :])  # default: 5 s
+    three = _read(tmp_path, prefer_original=prefer_original, baseline_s=3.0)
+    assert three[0].ecg.size == whole[0].ecg.size - 3 * fs
+    with pytest.raises(ValueError, match="baseline_s"):
+        AmigosReader(tmp_path, baseline_s=-1.0)
+
+
+def test_unmatched_trials_are_counted_in_qc(tmp_path: Path) -> None:
+    from ecgssl.data.preprocess import PreprocessConfig, build_window_store
+    from ecgssl.data.store import read_metadata
+
+    pre = _minimal(n_trials=2, n=128 * 30)
+    for t in range(2):
+        pre["joined_data"][0, t][:, 14] += _beats(128 * 30, 128.0)
+    savemat(tmp_path / "Data_Preprocessed_P01.mat", pre)
+    savemat(tmp_path / "Data_Original_P02.mat", _original(["4", "5", "9"], n=256 * 30))
+    store, qc = tmp_path / "w.parquet", tmp_path / "qc.tsv"
+    build_window_store(
+        AmigosReader(tmp_path, baseline_s=0.0),
+        root=tmp_path,
+        store_path=store,
+        qc_path=qc,
+        config=PreprocessConfig(),
+    )
+    table = pd.read_csv(qc, sep="\t").set_index(["subject", "trial"])
+    assert table.loc["P02", "n_unmatched"].tolist() == [3, 3, 3]
+    assert table.loc["P01", "n_unmatched"].tolist() == [0, 0]
+    labels = read_metadata(store)["labels"]["arousal"]
+    assert labels["withheld_windows"]["unmatched"] == 9
+    assert labels["labelled_windows"] == 6

@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from _matfixtures import cell_col, cell_row, savemat, truncate, write_v73, zero_bytes
+from _matfixtures import (
+    cell_col,
+    cell_row,
+    pad_compressed,
+    savemat,
+    truncate,
+    write_v73,
+    zero_bytes,
+)
 
 from ecgssl.data.readers.dreamer import DreamerReader
 from ecgssl.data.synthetic import dreamer as synth
@@ -352,3 +360,28 @@ def test_sampling_rate_missing_or_not_positive(
     else:
         top["ECG_SamplingRate"] = fs
     _expect(_save(tmp_path, top), "DREAMER.ECG_SamplingRate")
+
+
+def test_integrity_check_false_alarm_is_read_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """scipy issue #6999: a compressed variable with trailing bytes is still valid."""
+    path = pad_compressed(_save(tmp_path, _struct()) / "DREAMER.mat")
+    with pytest.raises(ValueError, match="miCOMPRESSED"):
+        scipy.io.loadmat(path)  # scipy's default refuses it
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.matlab"):
+        recs = _read(tmp_path)
+    assert "scipy issue #6999" in caplog.text
+    assert str(path) in caplog.text
+    reference = _read(_save(tmp_path / "plain", _struct()))
+    assert [(r.trial, r.labels) for r in recs] == [
+        (r.trial, r.labels) for r in reference
+    ]
+    for a, b in zip(recs, reference, strict=True):
+        np.testing.assert_array_equal(a.ecg, b.ecg)
+
+
+def test_integrity_retry_still_refuses_a_truncated_file(tmp_path: Path) -> None:
+    path = pad_compressed(_save(tmp_path, _struct()) / "DREAMER.mat")
+    truncate(path, keep=0.8)
+    _expect(tmp_path, "file", "truncated")

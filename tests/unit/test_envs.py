@@ -152,6 +152,10 @@ class Reach:
                     node.value
                 ):
                     self._want(node.value, "*")
+                # a job server call target, "ecgssl.stages.folds:folds_stage"
+                target = re.fullmatch(r"(ecgssl(?:\.\w+)+):(\w+)", node.value)
+                if target and _module_file(target[1]):
+                    self._want(target[1], target[2])
 
     def _dynamic(self, arg: ast.expr) -> None:
         """``import_module(f"ecgssl.pkg.{name}")``: every module of that package."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import shutil
 import signal
@@ -127,14 +128,16 @@ def _build_targets(base: Path) -> dict[str, _Target]:
         quirks=False,
     )
     files = _snapshot(root)
+    # 1-s trials: keep them whole (the default cuts a 5-s baseline from each)
+    whole_trials = functools.partial(AmigosReader, baseline_s=0.0)
     pre = "Data_Preprocessed_P01.mat"
     orig = "Data_Original_P01.mat"
     both = {k: (_uncompressed(v) if k == orig else v) for k, v in files.items()}
     out["mat_amigos_original"] = _Target(
-        "mat_amigos_original", AmigosReader, both, orig
+        "mat_amigos_original", whole_trials, both, orig
     )
     only_pre = {pre: _uncompressed(files[pre])}
-    out["mat_amigos_pre"] = _Target("mat_amigos_pre", AmigosReader, only_pre, pre)
+    out["mat_amigos_pre"] = _Target("mat_amigos_pre", whole_trials, only_pre, pre)
 
     root = base / "wesad"
     written = wesad.write(root, seed=1, n_subjects=1, phase_s=1.0)

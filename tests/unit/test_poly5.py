@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 from datetime import datetime
 from pathlib import Path
 
+import _poly5fixtures
 import numpy as np
 import pytest
 
@@ -72,6 +74,14 @@ def test_header_struct_layout(tmp_path: Path):
     assert name[1 : 1 + name[0]] == b"(Hi) ch1"
 
 
+def test_writer_spells_the_identifiers_as_tmsi(tmp_path: Path):
+    v3 = _write(tmp_path / "a.S00", _signals(), version=203).read_bytes()
+    v4 = _write(tmp_path / "b.S00", _signals(), version=204).read_bytes()
+    assert v3[:31] == b"POLY SAMPLE FILEversion 2.03\r\n\x1a"
+    assert v4[:32] == b"POLY SAMPLE FILE version 2.04\r\n\x1a"
+    assert struct.unpack_from("<h", v4, 32)[0] == 204
+
+
 def test_data_is_sample_interleaved(tmp_path: Path):
     x = np.array([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]], dtype=np.float32)
     path = _write(tmp_path / "a.S00", x)
@@ -110,12 +120,24 @@ def test_zero_byte_and_short_header(tmp_path: Path):
     assert info.value.field == "header"
 
 
-def test_bad_magic(tmp_path: Path):
-    path = _write(tmp_path / "a.S00", _signals())
+def test_unknown_identifier_text_with_valid_version_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    x = _signals()
+    path = _write(tmp_path / "a.S00", x)
     path.write_bytes(b"POLY SAMPLE FILE" + b"X" * 15 + path.read_bytes()[31:])
-    with pytest.raises(DataFormatError) as info:
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.poly5"):
+        rec = read_poly5(path)
+    assert "unexpected Poly5 identifier" in caplog.text
+    np.testing.assert_array_equal(rec.signals, x)
+
+
+def test_not_a_poly5_file(tmp_path: Path):
+    path = tmp_path / "a.S00"
+    path.write_bytes(b"Hello, this is a text file and not a Poly5 recording." * 10)
+    with pytest.raises(DataFormatError, match="not a Poly5 file") as info:
         read_poly5(path)
-    assert (info.value.path, info.value.field) == (path, "magic")
+    assert (info.value.path, info.value.field) == (path, "version")
 
 
 def test_unknown_version(tmp_path: Path):
@@ -191,3 +213,39 @@ def test_calibration_that_is_not_finite(tmp_path: Path, cal):
     path.write_bytes(bytes(data))
     with pytest.raises(DataFormatError, match="calibration"):
         read_poly5(path)
+
+
+# ------------------------------------------- files written byte by byte (not by us)
+@pytest.mark.parametrize(
+    ("version", "identifier"),
+    [
+        (203, _poly5fixtures.V203),
+        (204, _poly5fixtures.V204),  # TMSi's spelling: a space before "version"
+        (204, b"POLY SAMPLE FILEversion 2.04\r\n\x1a\x00"),  # no space, NUL-padded
+    ],
+)
+def test_handmade_files_of_both_versions(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, version: int, identifier: bytes
+):
+    x = _signals(n_ch=4, n=333)
+    start = datetime(2012, 10, 9, 13, 45, 7)
+    path = _poly5fixtures.handmade_poly5(
+        tmp_path / "a.S00", x, version=version, identifier=identifier, start=start
+    )
+    with caplog.at_level(logging.WARNING, logger="ecgssl.data.readers.poly5"):
+        rec = read_poly5(path)
+    assert caplog.text == ""  # known spellings and µVolt are not warnings
+    assert rec.version == version
+    assert rec.start_time == start
+    assert rec.units == ("µVolt",) * 4
+    assert rec.names == ("Channel 1", "Channel 2", "Channel 3", "Channel 4")
+    np.testing.assert_array_equal(rec.signals, x)
+
+
+@pytest.mark.parametrize(
+    ("unit", "text"),
+    [(b"\xc2\xb5Volt", "µVolt"), (b"\xb5Volt", "µVolt"), (b"uV", "uV")],
+)
+def test_unit_strings_in_utf8_or_latin1(tmp_path: Path, unit: bytes, text: str):
+    path = _poly5fixtures.handmade_poly5(tmp_path / "a.S00", _signals(), unit=unit)
+    assert read_poly5(path).units[0] == text

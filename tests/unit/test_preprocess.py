@@ -9,8 +9,14 @@ import pandas as pd
 import pytest
 
 from ecgssl.data.preprocess import PreprocessConfig, build_window_store
-from ecgssl.data.readers.base import Recording
-from ecgssl.data.store import read_ecg, read_metadata, read_windows
+from ecgssl.data.readers.base import Recording, Withheld
+from ecgssl.data.store import (
+    check_label_present,
+    read_ecg,
+    read_metadata,
+    read_windows,
+)
+from ecgssl.util.errors import LabelError
 
 FS_IN = 700.0
 WIN = 2560
@@ -190,3 +196,137 @@ def test_config_from_dict_validates():
         PreprocessConfig.from_dict({"fs": 256, "window_s": 0.0013})
     with pytest.raises(TypeError):
         PreprocessConfig.from_dict({"filter": {"cutoff": 1}})
+
+
+class RestReader:
+    """One subject, 60 s at 700 Hz: the first 25 s are rest minutes for ``stress``."""
+
+    name = "fake"
+    label_columns = ("stress", "arousal", "valence")
+
+    def __init__(self, root: Path, *, rest_s: float = 25.0):
+        self.root = root
+        self.rest_s = rest_s
+        self.label_notes: dict[str, str] = {}
+        (root / "f.bin").write_bytes(b"x")
+
+    def files(self):
+        return [self.root / "f.bin"]
+
+    def recordings(self):
+        rng = np.random.default_rng(3)
+        ecg = _ecg_like(60, rng)
+        rest = np.zeros(ecg.size, dtype=bool)
+        rest[: int(self.rest_s * FS_IN)] = True
+        self.label_notes["valence"] = "no self-report workbook found"
+        yield Recording(
+            dataset="fake",
+            subject="s01",
+            trial="c1",
+            fs=FS_IN,
+            ecg=ecg,
+            labels={"stress": 1.0, "arousal": 4.0, "valence": None},
+            source=self.root / "f.bin",
+            withheld=(Withheld("rest", ("stress",), rest),),
+        )
+        yield Recording(
+            dataset="fake",
+            subject="s01",
+            trial="c2",
+            fs=FS_IN,
+            ecg=_ecg_like(30, rng),
+            labels={"stress": None, "arousal": None, "valence": None},
+            source=self.root / "f.bin",
+            withheld=(Withheld("unmatched", ("stress", "arousal")),),
+        )
+
+
+def _build(reader, tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    store, qc = tmp_path / "w.parquet", tmp_path / "qc.tsv"
+    build_window_store(
+        reader, root=tmp_path, store_path=store, qc_path=qc, config=PreprocessConfig()
+    )
+    return store, pd.read_csv(qc, sep="\t").set_index("trial")
+
+
+def test_withheld_labels_are_removed_counted_and_summarised(tmp_path):
+    store, qc = _build(RestReader(tmp_path), tmp_path)
+    df = read_windows(store)
+    c1 = df[df.trial == "c1"].set_index("window")
+    # windows 0-2 cover 0-30 s and touch the rest minutes (0-25 s)
+    assert c1.stress.isna().tolist() == [True] * 3 + [False] * 3
+    assert (c1.stress.dropna() == 1.0).all()
+    assert (c1.arousal == 4.0).all()  # only stress is withheld in rest minutes
+    assert qc.loc["c1", ["n_rest", "n_unmatched"]].tolist() == [3, 0]
+    assert qc.loc["c2", ["n_rest", "n_unmatched"]].tolist() == [0, 3]
+    assert df[df.trial == "c2"][["stress", "arousal"]].isna().all().all()
+    labels = read_metadata(store)["labels"]
+    assert labels["stress"] == {
+        "labelled_windows": 3,
+        "withheld_windows": {"rest": 3, "unmatched": 3},
+        "note": None,
+    }
+    assert labels["arousal"]["labelled_windows"] == 6
+    assert labels["arousal"]["withheld_windows"] == {"rest": 0, "unmatched": 3}
+    assert labels["valence"] == {
+        "labelled_windows": 0,
+        "withheld_windows": {"rest": 0, "unmatched": 0},
+        "note": "no self-report workbook found",
+    }
+    assert read_metadata(store)["n_windows"] == 9
+
+
+def test_check_label_present_names_dataset_label_and_reason(tmp_path):
+    store, _ = _build(RestReader(tmp_path, rest_s=60.0), tmp_path)
+    check_label_present(store, "arousal")  # labelled: no error
+    with pytest.raises(LabelError) as info:
+        check_label_present(store, "stress")
+    assert str(info.value) == (
+        "fake: label 'stress' has no labelled window: 6 of 9 windows in rest "
+        "minutes; 3 of 9 windows of trials or blocks without a label row"
+    )
+    with pytest.raises(LabelError) as info:
+        check_label_present(store, "valence")
+    assert str(info.value) == (
+        "fake: label 'valence' has no labelled window: no self-report workbook found"
+    )
+    with pytest.raises(LabelError, match="not a label column .* stress, arousal"):
+        check_label_present(store, "affect")
+
+
+def test_check_label_present_all_windows_withheld(tmp_path):
+    reader = RestReader(tmp_path, rest_s=60.0)
+    reader.recordings = lambda: iter([next(RestReader.recordings(reader))])
+    store, _ = _build(reader, tmp_path)
+    with pytest.raises(LabelError, match="stress' has no labelled window: all 6 "):
+        check_label_present(store, "stress")
+
+
+def test_withheld_mask_of_wrong_length_is_refused(tmp_path):
+    reader = RestReader(tmp_path)
+    bad = next(reader.recordings())
+    bad = Recording(
+        **{
+            **bad.__dict__,
+            "withheld": (Withheld("rest", ("stress",), np.ones(5, bool)),),
+        }
+    )
+    reader.recordings = lambda: iter([bad])
+    with pytest.raises(ValueError, match="withheld mask"):
+        _build(reader, tmp_path)
+
+
+def test_label_stage_refuses_a_label_without_labelled_window(tmp_path):
+    import json
+
+    from ecgssl.stages.labels import label_stage
+
+    store, _ = _build(RestReader(tmp_path, rest_s=60.0), tmp_path)
+    out = tmp_path / "labels" / "stress.json"
+    with pytest.raises(LabelError, match="fake: label 'stress' has no labelled"):
+        label_stage(store, "stress", out)
+    assert not out.exists()
+    label_stage(store, "arousal", out)
+    record = json.loads(out.read_text())
+    assert record["n_labelled"] == 6  # c1 only: c2 is unmatched
+    assert record["n_windows"] > record["n_labelled"]

@@ -80,3 +80,35 @@ def test_broken_raw_file_fails_the_job_cleanly(tmp_path, case):
     assert not (tmp_path / "results" / "qc" / f"{dataset}.tsv").exists()
     assert not list((tmp_path / "results").rglob("*.tmp*"))
     assert not (target.parent / "pwned").exists()
+
+
+def test_configured_label_without_source_fails_before_any_training(tmp_path):
+    """A SWELL download without its condition table: the store is built (it does not
+    depend on the configured labels), then the label check fails for ``stress``
+    with one line naming the dataset, the label and the reason; nothing is
+    trained."""
+    raw = tmp_path / "raw" / "swell"
+    write_synthetic("swell", raw, seed=1, n_subjects=2, block_s=30.0)
+    (raw / "SWELL-KW - overview available data.xlsx").unlink()
+    config = {
+        "seed": 1,
+        "datasets": {"swell": {"source": "raw", "path": str(raw)}},
+        "labels": {"swell": {"stress": {"schemes": ["multiclass"]}}},
+        "pretext": {"epochs": 1, "batch_size": 8},
+        "finetune": {
+            "methods": ["supervised"],
+            "protocols": {"subject_kfold": {"n_folds": 2}},
+            "supervised": {"epochs": 1},
+        },
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tmp_path, "--cores", "1")
+    assert proc.returncode != 0
+    text = (tmp_path / "logs" / "check_label" / "swell" / "stress.log").read_text()
+    line = "swell: label 'stress' has no labelled window: no condition table found"
+    assert line in text, text[-2000:]
+    assert line in proc.stderr
+    assert (tmp_path / "results" / "windows" / "swell.parquet").exists()
+    assert not (tmp_path / "results" / "labels" / "swell" / "stress.json").exists()
+    assert not (tmp_path / "results" / "pretext").exists()  # the check goes first
+    assert not (tmp_path / "results" / "finetune").exists()

@@ -32,6 +32,8 @@ FOLDS = 2
 ALL_FINETUNE = 3 * len(METHODS) * FOLDS
 # encoders: scope train_folds, one per fold of the one protocol
 UNITS = FOLDS
+# configured labels (dreamer: one label in two schemes; wesad: one)
+LABELS = 2
 
 
 def _copy_project(dest: Path) -> Path:
@@ -124,6 +126,7 @@ def test_filter_cutoff_reruns_everything_from_the_stores(done):
     jobs = _scheduled(done, _changed(preprocess__filter__l_freq=0.5))
     assert jobs == Counter(
         window_dataset=2,
+        check_label=LABELS,
         pretrain_encoder=UNITS,
         extract_features=UNITS * 2,
         assign_folds=2,
@@ -165,6 +168,7 @@ def test_replaced_raw_file_reruns_its_dataset_and_what_follows(done):
         (raw / "DREAMER.mat").write_bytes(original)
     assert jobs == Counter(
         window_dataset=1,
+        check_label=1,  # dreamer's one label
         assign_folds=1,
         pretrain_encoder=UNITS,  # trained on every dataset's windows
         extract_features=UNITS * 2,
@@ -202,6 +206,7 @@ def test_edited_shared_stage_module_reruns_every_stage_that_calls_it(done):
     with _edited(_library(done, "stages/provenance.py")):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
+        check_label=LABELS,
         pretrain_encoder=UNITS,
         extract_features=UNITS * 2,
         finetune_classifier=ALL_FINETUNE,
@@ -293,6 +298,7 @@ def test_added_dataset_runs_only_its_jobs_when_pretext_data_is_pinned(done):
     assert jobs == Counter(
         synthesize_dataset=1,
         window_dataset=1,
+        check_label=1,
         extract_features=UNITS,  # swell's features from every (unchanged) encoder
         assign_folds=1,
         finetune_classifier=len(METHODS) * FOLDS,

@@ -133,6 +133,7 @@ def finetune_inputs(wildcards):
     inputs = {
         "store": f"results/windows/{dataset}.parquet",
         "folds": f"results/folds/{dataset}/{wildcards.protocol}.tsv",
+        "label_check": f"results/labels/{dataset}/{wildcards.label}.json",
     }
     unit = PLAN.unit(wildcards.protocol, int(wildcards.fold), dataset)
     if method in ("ssl_frozen", "ssl_frozen_subject_norm"):

@@ -1,4 +1,5 @@
-# Folds per dataset x protocol (label-independent); HRV indices per dataset; one
+# Folds per dataset x protocol (label-independent); a check that each configured label
+# has labelled windows; HRV indices per dataset; one
 # classifier per dataset x label x scheme x protocol x method x pretext x label
 # fraction x repeat x fold.
 
@@ -23,6 +24,28 @@ rule assign_folds:
         seed=lambda wc: stable_seed(config["seed"], "folds", wc.dataset, wc.protocol),
     script:
         "../scripts/assign_folds.py"
+
+
+rule check_label:
+    input:
+        store="results/windows/{dataset}.parquet",
+    output:
+        "results/labels/{dataset}/{label}.json",
+    log:
+        "logs/check_label/{dataset}/{label}.log",
+    # above every training rule: a configured label that the data cannot provide
+    # stops the run (in seconds, naming dataset, label and reason) before training
+    priority: 100
+    conda:
+        "../../envs/preprocess.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=script_code("check_label"),
+    script:
+        "../scripts/check_label.py"
 
 
 rule hrv_features:

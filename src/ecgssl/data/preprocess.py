@@ -5,7 +5,11 @@ resampled to ``fs`` with a polyphase filter at the exact rational ratio and filt
 zero-phase with MNE. All recordings of one subject are then z-scored with that
 subject's mean and standard deviation over all its valid samples, cut into
 non-overlapping windows, and every window that touches a missing or clipped raw sample,
-or is flat, is dropped and counted in the QC table. Memory is bounded by one subject:
+or is flat, is dropped and counted in the QC table. Labels a reader withholds from
+some samples (SWELL rest minutes, unmatched trials) are removed from every window that
+touches them, and those windows are counted per reason in the QC table and, per label,
+in the store's metadata, next to the number of labelled windows of each label and the
+reader's notes on labels it could not find. Memory is bounded by one subject:
 readers yield recordings one at a time, grouped by subject, and the subject's signals
 are held only at the (low) output rate.
 """
@@ -25,7 +29,7 @@ import pandas as pd
 
 from ecgssl import __version__
 from ecgssl.config.defaults import defaults
-from ecgssl.data.readers.base import Reader, Recording
+from ecgssl.data.readers.base import WITHHELD_REASONS, Reader, Recording
 from ecgssl.data.signal import (
     FilterSpec,
     filter_ecg,
@@ -55,6 +59,7 @@ QC_COLUMNS = (
     "n_clipped",
     "n_flat",
     "n_unlabelled",
+    *(f"n_{reason}" for reason in WITHHELD_REASONS),
 )
 
 
@@ -189,8 +194,12 @@ def _windows(
     std: float,
     cfg: PreprocessConfig,
     labels: tuple[str, ...],
-) -> tuple[dict[str, list[Any]], np.ndarray]:
-    """Cut one normalised recording into windows; fill its QC counts."""
+) -> tuple[dict[str, list[Any]], np.ndarray, dict[str, dict[str, int]]]:
+    """Cut one normalised recording into windows; fill its QC counts.
+
+    Returns the kept windows' columns, their samples and, per label and reason,
+    how many kept windows had that label withheld.
+    """
     rec, size = it.rec, cfg.window_size
     starts = window_starts(it.z.size, size=size)
     up, down = resample_ratio(rec.fs, cfg.fs)
@@ -226,6 +235,7 @@ def _windows(
             if span.size and np.isfinite(span).all() and span.min() == span.max():
                 lab[k] = span[0]
         values[name] = lab
+    withheld = _withhold(rec, values, a, b, keep, qc)
     unlabelled = np.ones(starts.size, dtype=bool)
     for v in values.values():
         unlabelled &= np.isnan(v)
@@ -241,7 +251,53 @@ def _windows(
     }
     for name, v in values.items():
         rows[name] = [None if np.isnan(x) else float(x) for x in v[kept]]
-    return rows, segs[kept].astype(np.float32)
+    return rows, segs[kept].astype(np.float32), withheld
+
+
+def _withhold(
+    rec: Recording,
+    values: dict[str, np.ndarray],
+    a: np.ndarray,
+    b: np.ndarray,
+    keep: np.ndarray,
+    qc: dict[str, Any],
+) -> dict[str, dict[str, int]]:
+    """Remove withheld labels from the windows that touch them; count those windows.
+
+    Sets ``qc["n_<reason>"]`` (kept windows touching any withheld sample of that
+    reason) and returns label -> reason -> kept windows whose label was withheld.
+    """
+    n_raw = int(np.asarray(rec.ecg).size)
+    by_reason: dict[str, np.ndarray] = {}
+    by_label: dict[tuple[str, str], np.ndarray] = {}
+    for item in rec.withheld:
+        if item.reason not in WITHHELD_REASONS:
+            raise ValueError(
+                f"{rec.dataset} {rec.subject} {rec.trial}: unknown withheld reason "
+                f"{item.reason!r} (known: {', '.join(WITHHELD_REASONS)})"
+            )
+        if item.mask is None:
+            touch = np.ones(a.size, dtype=bool)
+        else:
+            mask = np.asarray(item.mask, dtype=bool).reshape(-1)
+            if mask.size != n_raw:
+                raise ValueError(
+                    f"{rec.dataset} {rec.subject} {rec.trial}: withheld mask "
+                    f"({item.reason}) has {mask.size} samples, the ECG {n_raw}"
+                )
+            touch = _count(mask, a, b) > 0
+        by_reason[item.reason] = by_reason.get(item.reason, False) | touch
+        for name in item.labels:
+            if name in values:
+                values[name][touch] = np.nan
+                key = (name, item.reason)
+                by_label[key] = by_label.get(key, False) | touch
+    for reason, touch in by_reason.items():
+        qc[f"n_{reason}"] = int((touch & keep).sum())
+    out: dict[str, dict[str, int]] = {}
+    for (name, reason), touch in by_label.items():
+        out.setdefault(name, {})[reason] = int((touch & keep).sum())
+    return out
 
 
 def process_subject(
@@ -250,21 +306,24 @@ def process_subject(
     config: PreprocessConfig,
     label_columns: tuple[str, ...],
     root: Path | None = None,
-) -> Iterator[tuple[dict[str, list[Any]], np.ndarray, dict[str, Any]]]:
+) -> Iterator[
+    tuple[dict[str, list[Any]], np.ndarray, dict[str, Any], dict[str, dict[str, int]]]
+]:
     """Preprocess all recordings of one subject (z-scored together).
 
     Yields, per recording, the kept windows' columns, their samples
-    ``(n_kept, window_size)`` float32 and the recording's QC row.
+    ``(n_kept, window_size)`` float32, the recording's QC row and, per label and
+    reason, the number of kept windows whose label the reader withheld.
     """
     items = [_process_recording(r, config, root) for r in recordings]
     mean, std = _subject_stats(items)
     empty = np.zeros((0, config.window_size), dtype=np.float32)
     for it in items:
         if it.z.size:
-            rows, ecg = _windows(it, mean, std, config, label_columns)
-            yield rows, ecg, it.qc
+            rows, ecg, withheld = _windows(it, mean, std, config, label_columns)
+            yield rows, ecg, it.qc, withheld
         else:
-            yield {}, empty, it.qc
+            yield {}, empty, it.qc, {}
 
 
 def _by_subject(
@@ -309,6 +368,15 @@ def build_window_store(
     -------
     dict
         Summary: windows kept, hours of ECG read, seconds spent.
+
+    Notes
+    -----
+    The store's metadata records, per label column of the reader, the number of
+    labelled windows, the windows whose label the reader withheld (per reason) and
+    the reader's ``label_notes``. A label without any labelled window is logged
+    here but is not an error: the store does not depend on which labels the
+    configuration asks for; :func:`ecgssl.data.store.check_label_present` (called
+    by the folds stage) fails for a configured one.
     """
     say = progress or log.info
     t0 = time.perf_counter()
@@ -335,6 +403,10 @@ def build_window_store(
     }
     qc_rows: list[dict[str, Any]] = []
     seconds_in = 0.0
+    labelled = dict.fromkeys(reader.label_columns, 0)
+    withheld: dict[str, dict[str, int]] = {
+        name: dict.fromkeys(WITHHELD_REASONS, 0) for name in reader.label_columns
+    }
     with WindowStoreWriter(
         store_path,
         label_columns=reader.label_columns,
@@ -343,12 +415,17 @@ def build_window_store(
     ) as writer:
         for subject, recs in _by_subject(reader.recordings()):
             n_before = writer.n_rows
-            for rows, ecg, qc in process_subject(
+            for rows, ecg, qc, lost in process_subject(
                 recs, config=config, label_columns=reader.label_columns, root=root
             ):
                 seconds_in += qc["duration_s"]
                 if ecg.shape[0]:
                     writer.write(rows, ecg)
+                    for name in reader.label_columns:
+                        labelled[name] += sum(v is not None for v in rows[name])
+                for name, counts in lost.items():
+                    for reason, n in counts.items():
+                        withheld[name][reason] += n
                 qc_rows.append(qc)
             elapsed = time.perf_counter() - t0
             say(
@@ -357,6 +434,28 @@ def build_window_store(
                 f"{seconds_in / 3600:.2f} h of ECG in {elapsed:.1f} s "
                 f"({writer.n_rows / max(elapsed, 1e-9):.0f} windows/s)"
             )
+        notes = dict(getattr(reader, "label_notes", {}))
+        writer.update_metadata(
+            {
+                "n_windows": writer.n_rows,
+                "labels": {
+                    name: {
+                        "labelled_windows": labelled[name],
+                        "withheld_windows": withheld[name],
+                        "note": notes.get(name),
+                    }
+                    for name in reader.label_columns
+                },
+            }
+        )
+        for name in reader.label_columns:
+            if labelled[name] == 0:
+                log.warning(
+                    "%s: label %r has no labelled window (%s)",
+                    reader.name,
+                    name,
+                    notes.get(name) or "see the QC table",
+                )
         qc = pd.DataFrame(qc_rows, columns=list(QC_COLUMNS))
         with atomic_path(qc_path) as tmp:
             qc.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
@@ -420,12 +519,12 @@ def prepare_windows(
         for i, row in enumerate(rows)
     ]
     parts = list(process_subject(recordings, config=cfg, label_columns=()))
-    for i, (_, ecg, qc) in enumerate(parts):
+    for i, (_, ecg, qc, _) in enumerate(parts):
         if x.ndim == 2 and ecg.shape[0] != 1:
             raise ValueError(f"window {i} fails quality control ({_qc_reason(qc)})")
         if x.ndim == 1 and ecg.shape[0] == 0:
             raise ValueError(f"no usable window in the recording ({_qc_reason(qc)})")
-    return np.concatenate([ecg for _, ecg, _ in parts])
+    return np.concatenate([ecg for _, ecg, _, _ in parts])
 
 
 def _qc_reason(qc: dict) -> str:

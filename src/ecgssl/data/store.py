@@ -5,7 +5,12 @@ One row per window. Columns: ``dataset``, ``subject``, ``trial`` (strings), ``wi
 seconds from the start of the trial), one float64 column per raw label of the dataset
 (null where the window has none) and ``ecg`` as ``fixed_size_list<float32>[n]``.
 File-level metadata (key ``ecgssl``) is a JSON document with the sampling rate, window
-length, filter settings, input files with sizes and checksums and the package version.
+length, filter settings, input files with sizes and checksums and the package version,
+and, under ``labels``, per label column: ``labelled_windows``, ``withheld_windows``
+(reason -> windows whose label the reader withheld, e.g. ``rest``) and ``note`` (the
+reader's reason when it found no source for the label, else null). The store does not
+depend on which labels the configuration asks for; :func:`check_label_present` is
+where a configured label without any labelled window becomes an error.
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ecgssl.data.readers.base import WITHHELD_REASONS
 from ecgssl.util.atomic import atomic_path
 from ecgssl.util.checks import check_int
-from ecgssl.util.errors import DataFormatError
+from ecgssl.util.errors import DataFormatError, LabelError
 
 __all__ = [
     "FORMAT",
     "WindowStoreWriter",
+    "check_label_present",
     "ecg_memmap",
     "file_digest",
     "iter_ecg",
@@ -83,7 +90,9 @@ class WindowStoreWriter:
     window_size : int
         Samples per window.
     metadata : dict
-        JSON-serialisable provenance stored under the ``ecgssl`` key.
+        JSON-serialisable provenance stored under the ``ecgssl`` key (written when
+        the file is closed, so :meth:`update_metadata` can add what is known only
+        after the last window).
     """
 
     def __init__(
@@ -97,10 +106,8 @@ class WindowStoreWriter:
         self.path = Path(path)
         self.label_columns = tuple(label_columns)
         self.window_size = int(window_size)
-        meta = {"format": FORMAT, **metadata}
-        self.schema = window_schema(self.label_columns, self.window_size).with_metadata(
-            {META_KEY: json.dumps(meta, sort_keys=True).encode()}
-        )
+        self.metadata: dict[str, Any] = {"format": FORMAT, **metadata}
+        self.schema = window_schema(self.label_columns, self.window_size)
         self.n_rows = 0
         self._ctx = atomic_path(self.path)
         self._writer: pq.ParquetWriter | None = None
@@ -154,6 +161,10 @@ class WindowStoreWriter:
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
         self.n_rows += n
 
+    def update_metadata(self, values: dict[str, Any]) -> None:
+        """Add or replace top-level keys of the ``ecgssl`` metadata document."""
+        self.metadata.update(values)
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -162,6 +173,10 @@ class WindowStoreWriter:
     ) -> None:
         """Close the file and move it into place (or discard it on error)."""
         if self._writer is not None:
+            if exc_type is None:
+                self._writer.add_key_value_metadata(
+                    {META_KEY: json.dumps(self.metadata, sort_keys=True)}
+                )
             self._writer.close()
             self._writer = None
         self._ctx.__exit__(exc_type, exc, tb)
@@ -182,7 +197,7 @@ def _open(path: str | Path, *, memory_map: bool = True) -> pq.ParquetFile:
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """Return the provenance metadata of a window store."""
     pf = _open(path)
-    raw = (pf.schema_arrow.metadata or {}).get(META_KEY)
+    raw = (pf.metadata.metadata or {}).get(META_KEY)
     if raw is None:
         raise DataFormatError(path, "metadata.ecgssl", "not an ecgssl window store")
     meta = json.loads(raw)
@@ -191,6 +206,62 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             path, "metadata.format", f"unsupported {meta.get('format')!r}"
         )
     return meta
+
+
+def check_label_present(path: str | Path, label: str) -> None:
+    """Raise unless some window of the store has a value for ``label``.
+
+    Call it before anything is trained on ``label``: a label the configuration
+    asks for must not vanish silently (no condition table, every window in rest
+    minutes, ...).
+
+    Parameters
+    ----------
+    path : str or Path
+        Window store.
+    label : str
+        A label column of the store.
+
+    Raises
+    ------
+    ecgssl.util.errors.LabelError
+        ``"<dataset>: label '<label>' has no labelled window: <reason>"``, the
+        reason taken from the store's metadata (the reader's note, the windows
+        withheld per reason), or naming the store's label columns if ``label`` is
+        not one of them.
+    """
+    pf = _open(path)
+    meta = read_metadata(path)
+    dataset = meta.get("dataset", Path(path).stem)
+    columns = [n for n in pf.schema_arrow.names if n not in ID_COLUMNS and n != "ecg"]
+    if label not in columns:
+        raise LabelError(
+            f"{dataset}: label '{label}' is not a label column of the window store "
+            f"{path} (columns: {', '.join(columns) or 'none'})"
+        )
+    values = pf.read(columns=[label]).column(label)
+    if values.length() - values.null_count > 0:
+        return
+    raise LabelError(
+        f"{dataset}: label '{label}' has no labelled window: "
+        f"{_missing_reason(meta, label, int(pf.metadata.num_rows))}"
+    )
+
+
+def _missing_reason(meta: dict[str, Any], label: str, n_windows: int) -> str:
+    """Why a label has no value, from the store's metadata."""
+    if n_windows == 0:
+        return "the store has no window at all (see its QC table)"
+    info = meta.get("labels", {}).get(label, {})
+    parts = [info["note"]] if info.get("note") else []
+    for reason, n in (info.get("withheld_windows") or {}).items():
+        if n:
+            text = WITHHELD_REASONS.get(reason, reason)
+            share = "all" if n == n_windows else f"{n} of"
+            parts.append(f"{share} {n_windows} windows {text}")
+    if not parts:
+        parts.append(f"none of the {n_windows} windows has a value for it")
+    return "; ".join(parts)
 
 
 def read_windows(

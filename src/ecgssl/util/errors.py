@@ -31,3 +31,11 @@ class DataFormatError(EcgSslError):
 
 class ConfigError(EcgSslError):
     """The configuration is invalid; the message names the key."""
+
+
+class LabelError(EcgSslError):
+    """A configured label has no labelled window in a dataset's store.
+
+    The message names the dataset, the label and the reason, e.g.
+    ``"swell: label 'stress' has no labelled window: no condition table found"``.
+    """

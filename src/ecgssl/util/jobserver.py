@@ -4,8 +4,9 @@ Most of a fine-tuning job's wall time used to be start-up: a new Python process
 importing torch, scikit-learn and pandas (about 2.5 s) to train a head for a fraction
 of a second. Jobs that opt in call :func:`run_job` from their script. It sends the
 call (a ``module:function`` and JSON arguments) over a Unix socket to a *job server*:
-a process of the same interpreter, started on first use, that has already imported
-the heavy modules and forks one child per job. The child runs the call with the
+a process of the same interpreter, started on first use, that imports a job's module
+the first time a job asks for it (so later jobs of that kind find torch, pandas and
+scikit-learn loaded) and forks one child per job. The child runs the call with the
 job's log file, thread count, working directory, environment and standard streams,
 and its exit status becomes the script's. Nothing else is shared: every job still
 runs in its own process, from the same code, with its own seeds, so its results are
@@ -53,12 +54,6 @@ __all__ = ["ENV", "IDLE_SECONDS", "run_job", "server_enabled"]
 ENV = "ECGSSL_JOB_SERVER"
 #: A server exits after this many seconds without a job.
 IDLE_SECONDS = 60.0
-#: Modules a server imports before it serves (the heavy ones of the jobs using it).
-PRELOAD = (
-    "ecgssl.stages.finetune",
-    "ecgssl.stages.features",
-    "ecgssl.stages.folds",
-)
 _PROTOCOL = 1
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -89,9 +84,8 @@ def _source_stamp() -> str:
 def _socket_path() -> Path:
     # Not sys.path: its first entry is the folder of the job's own (temporary) script.
     identity = json.dumps(
-        [_PROTOCOL, sys.executable, str(Path(__file__).resolve()), list(PRELOAD),
-         _source_stamp()]
-    )  # fmt: skip
+        [_PROTOCOL, sys.executable, str(Path(__file__).resolve()), _source_stamp()]
+    )
     key = hashlib.sha256(identity.encode()).hexdigest()[:20]
     return Path(tempfile.gettempdir()) / f"ecgssl-jobs-{os.getuid()}" / f"{key}.sock"
 
@@ -125,12 +119,14 @@ def _prepare(log: str, threads: int) -> None:
     from ecgssl.util.runlog import setup_logging
 
     setup_logging(log)
-    if "torch" in sys.modules:  # a server child: torch's pools exist already
-        from ecgssl.learning.device import set_threads
-
-        set_threads(threads)
-    else:  # read when torch (or BLAS) starts, if the job imports it
-        os.environ.update(dict.fromkeys(_THREAD_VARS, str(threads)))
+    # read when torch (or BLAS) starts, if the job imports it
+    os.environ.update(dict.fromkeys(_THREAD_VARS, str(threads)))
+    # A server child whose job module loaded torch: its intra-op pool exists already
+    # (the inter-op pool serves no job here). Looked up, not imported: a job that
+    # never needs torch must not load it.
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 def run_job(
@@ -274,8 +270,6 @@ def serve(path: Path, *, idle: float = IDLE_SECONDS) -> None:
     running jobs (whose end means "kill the job") and the jobs' pidfds (whose
     readiness means "the job ended").
     """
-    for name in PRELOAD:
-        importlib.import_module(name)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     listener.bind(str(tmp))
@@ -315,6 +309,19 @@ def serve(path: Path, *, idle: float = IDLE_SECONDS) -> None:
         listener.close()
 
 
+def _warm(target: str) -> None:
+    """Import a job's module in the server, once, so that its later jobs start warm.
+
+    Only what the jobs ask for is imported: a server runs in one rule's environment,
+    which need not have the packages of another rule's modules. A module that fails
+    to import is left to the job's child, which reports the error in the job's log.
+    """
+    module = target.partition(":")[0]
+    if module.startswith("ecgssl.") and module not in sys.modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+
 def _accept(
     listener: socket.socket, jobs: dict[int, tuple[int, socket.socket]]
 ) -> None:
@@ -326,6 +333,7 @@ def _accept(
     except (OSError, ValueError, ConnectionError):
         client.close()
         return
+    _warm(str(request.get("target", "")))
     pid = os.fork()
     if pid == 0:
         listener.close()

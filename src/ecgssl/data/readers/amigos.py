@@ -1,4 +1,11 @@
-"""Reader for AMIGOS (`Data_Preprocessed_P##.mat` and/or `Data_Original_P##.mat`)."""
+"""Reader for AMIGOS (`Data_Preprocessed_P##.mat` and/or `Data_Original_P##.mat`).
+
+Labels (self-assessed arousal and valence) come from the preprocessed files. Where
+the ECG comes from an original file, its trials are matched to the preprocessed
+file's labels by the original file's own ``VideoIDs``; without usable ids, by cell
+order, with a warning. The first ``baseline_s`` seconds of every trial are the
+pre-stimulus baseline and are cut off.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +18,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ecgssl.data.readers.base import Recording
+from ecgssl.data.readers.base import Recording, Withheld
 from ecgssl.data.readers.matlab import load_mat_v5
-from ecgssl.util.checks import check_option, validate_type
+from ecgssl.util.checks import check_number, check_option, validate_type
 from ecgssl.util.errors import DataFormatError
 
 __all__ = ["AmigosReader"]
@@ -42,10 +49,11 @@ class _Participant:
 
 @dataclass(frozen=True)
 class _Meta:
-    """Trial ids and labels of one participant's preprocessed file."""
+    """Trial names, parsed video ids and labels of one participant's file."""
 
     trials: list[str]
     labels: list[dict[str, float | None]]
+    ids: list[str | None]
 
 
 def _cells(mat: dict[str, Any], name: str, path: Path) -> np.ndarray:
@@ -103,6 +111,27 @@ def _video_id(value: Any) -> str | None:
     return text
 
 
+def _trial_names(ids: list[str | None], path: Path, variable: str) -> list[str]:
+    """``video_{id}`` per trial (``trial_{t}`` where the id is unusable), unique."""
+    trials: list[str] = []
+    for t, vid in enumerate(ids):
+        if vid is None:
+            log.warning(
+                "AMIGOS: %s: %s{%d} unusable, naming the trial trial_%02d",
+                path,
+                variable,
+                t + 1,
+                t + 1,
+            )
+            trials.append(f"trial_{t + 1:02d}")
+        else:
+            trials.append(f"video_{vid}")
+    dup = sorted({x for x in trials if trials.count(x) > 1})
+    if dup:
+        raise DataFormatError(path, variable, f"duplicated trial ids: {dup}")
+    return trials
+
+
 def _labels(value: Any, path: Path, field: str) -> dict[str, float | None]:
     """Parse one ``labels_selfassessment{t}`` row: col 0 arousal, col 1 valence."""
     arr = np.asarray(value)
@@ -126,8 +155,9 @@ class AmigosReader:
     """Read ECG trials and self-assessed arousal/valence (1-9, real) from AMIGOS.
 
     Files are found recursively (flat, or one folder per participant). For each
-    participant ``P##`` (id from the file name), trials keep the file's cell order
-    (which is not the presentation order) and are named ``video_{VideoID}``.
+    participant ``P##`` (id from the file name), trials keep the preprocessed
+    file's cell order (which is not the presentation order) and are named
+    ``video_{VideoID}``.
 
     Parameters
     ----------
@@ -138,21 +168,42 @@ class AmigosReader:
         (lead III, column 15); in original files, column 2 resp. 1.
     prefer_original : bool
         Take the ECG from ``Data_Original_P##.mat`` (256 Hz) where present, with
-        labels and trial ids from the participant's preprocessed file; otherwise use
-        the preprocessed file (128 Hz) wherever it exists.
+        labels from the participant's preprocessed file, trials matched by the
+        ``VideoIDs`` both files carry (by cell order, with a warning, where the
+        original file has no usable ids); otherwise use the preprocessed file
+        (128 Hz) wherever it exists. Trials of a participant without a
+        preprocessed file have no labels (counted as unmatched in QC).
+    baseline_s : float
+        Seconds at the start of each trial cut off as the pre-stimulus baseline
+        (5 s: torcheeg takes the first 640 samples at 128 Hz of every preprocessed
+        trial as its baseline). Applied to original trials too, which span the same
+        time (UNCONFIRMED). 0 keeps whole trials.
+
+    Raises
+    ------
+    DataFormatError
+        While reading: a participant whose original and preprocessed files list
+        different trials (counts or video ids), naming the participant.
     """
 
     name: ClassVar[str] = "amigos"
     label_columns: ClassVar[tuple[str, ...]] = ("arousal", "valence")
 
     def __init__(
-        self, root: Path, *, ecg_lead: str = "right", prefer_original: bool = True
+        self,
+        root: Path,
+        *,
+        ecg_lead: str = "right",
+        prefer_original: bool = True,
+        baseline_s: float = 5.0,
     ) -> None:
         check_option(validate_type(ecg_lead, str, "ecg_lead"), _PRE_COLUMNS, "ecg_lead")
         validate_type(prefer_original, bool, "prefer_original")
+        self.baseline_s = check_number(baseline_s, "baseline_s", minimum=0)
         self.root = Path(root)
         self.ecg_lead = ecg_lead
         self.prefer_original = prefer_original
+        self.label_notes: dict[str, str] = {}
         if not self.root.exists():
             raise DataFormatError(self.root, "path", "dataset folder does not exist")
 
@@ -223,6 +274,13 @@ class AmigosReader:
         participants = self._scan()
         n_orig = sum(e.original is not None for e in participants.values())
         n_pre = sum(e.preprocessed is not None for e in participants.values())
+        self.label_notes = {}
+        if n_pre == 0:
+            note = (
+                "no Data_Preprocessed_P##.mat found: the self-assessments are read "
+                "from the preprocessed files only"
+            )
+            self.label_notes = dict.fromkeys(self.label_columns, note)
         log.info(
             "AMIGOS: %d participants under %s (%d preprocessed, %d original files)",
             len(participants),
@@ -267,29 +325,17 @@ class AmigosReader:
                 raise DataFormatError(
                     path, name, f"{arr.size} entries for {n} {what} trials"
                 )
-        trials: list[str] = []
-        for t in range(n):
-            vid = _video_id(videos[t])
-            if vid is None:
-                log.warning(
-                    "AMIGOS: %s: VideoIDs{%d} unusable (%r), naming the trial "
-                    "trial_%02d",
-                    path,
-                    t + 1,
-                    videos[t],
-                    t + 1,
-                )
-                trials.append(f"trial_{t + 1:02d}")
-            else:
-                trials.append(f"video_{vid}")
-        dup = sorted({x for x in trials if trials.count(x) > 1})
-        if dup:
-            raise DataFormatError(path, "VideoIDs", f"duplicated trial ids: {dup}")
+        ids = [_video_id(videos[t]) for t in range(n)]
+        trials = _trial_names(ids, path, "VideoIDs")
         rows = [
             _labels(labels[t], path, f"labels_selfassessment{{{t + 1}}}")
             for t in range(n)
         ]
-        return _Meta(trials=trials, labels=rows), data
+        return _Meta(trials=trials, labels=rows, ids=ids), data
+
+    def _cut(self, ecg: np.ndarray, fs: float) -> np.ndarray:
+        """Drop the first ``baseline_s`` seconds (the pre-stimulus baseline)."""
+        return ecg[int(round(self.baseline_s * fs)) :]
 
     def _from_preprocessed(self, subject: str, path: Path) -> list[Recording]:
         """Read one participant's recordings from the preprocessed file (128 Hz)."""
@@ -302,6 +348,7 @@ class AmigosReader:
             # Real trials are N x 17; we only require both ECG columns (14, 15).
             mat = _matrix(data[t], path, f"joined_data{{{t + 1}}}", 16)
             ecg = mat[:, col].copy() if mat.size else np.empty(0, dtype=np.float64)
+            ecg = self._cut(ecg, PREPROCESSED_FS)
             out.append(
                 Recording(
                     dataset=self.name,
@@ -319,36 +366,49 @@ class AmigosReader:
         self, subject: str, path: Path, preprocessed: Path | None
     ) -> list[Recording]:
         """Read one participant's recordings from ``ECG_DATA`` (256 Hz nominal)."""
-        mat = load_mat_v5(path, variable_names=["ECG_DATA"])
+        mat = load_mat_v5(path, variable_names=["ECG_DATA", "VideoIDs"])
         cells = _cells(mat, "ECG_DATA", path)
         n = cells.size
-        if preprocessed is not None:
-            # UNCONFIRMED: we assume the cells of the original and the preprocessed
-            # file are in the same (video) order, so labels/ids match by index.
-            meta, _ = self._read_meta(preprocessed, with_data=False)
-            if len(meta.trials) != n:
+        own: list[str | None] | None = None
+        if "VideoIDs" in mat:
+            videos = _cells(mat, "VideoIDs", path)
+            if videos.size != n:
                 raise DataFormatError(
                     path,
-                    "ECG_DATA",
-                    f"{n} trials, but {preprocessed} has {len(meta.trials)}",
+                    "VideoIDs",
+                    f"participant {subject}: {videos.size} entries for {n} "
+                    "ECG_DATA trials",
                 )
+            own = [_video_id(videos[t]) for t in range(n)]
+        withheld: tuple[Withheld, ...] = ()
+        if preprocessed is not None:
+            meta, _ = self._read_meta(preprocessed, with_data=False)
+            order = self._match(subject, path, preprocessed, own, n, meta)
         else:
             log.warning(
-                "AMIGOS: %s has no preprocessed file: labels are None and trials "
-                "are named by index",
+                "AMIGOS: %s has no preprocessed file: labels are None (unmatched "
+                "trials)",
                 subject,
             )
-            meta = _Meta(
-                trials=[f"trial_{t + 1:02d}" for t in range(n)],
-                labels=[dict.fromkeys(self.label_columns) for _ in range(n)],
+            names = (
+                _trial_names(own, path, "VideoIDs")
+                if own is not None and None not in own
+                else [f"trial_{t + 1:02d}" for t in range(n)]
             )
+            meta = _Meta(
+                trials=names,
+                labels=[dict.fromkeys(self.label_columns) for _ in range(n)],
+                ids=own or [None] * n,
+            )
+            order = list(range(n))
+            withheld = (Withheld("unmatched", self.label_columns),)
         col = _ORIG_COLUMNS[self.ecg_lead]
         out = []
-        for t in range(n):
-            field = f"ECG_DATA{{{t + 1}}}"
-            arr = _matrix(cells[t], path, field, 3)
+        for t, j in enumerate(order):
+            field = f"ECG_DATA{{{j + 1}}}"
+            arr = _matrix(cells[j], path, field, 3)
             if arr.size:
-                ecg = arr[:, col].copy()
+                ecg = self._cut(arr[:, col].copy(), ORIGINAL_FS)
                 self._check_rate(arr[:, 0], path, field)
             else:
                 ecg = np.empty(0, dtype=np.float64)
@@ -361,9 +421,68 @@ class AmigosReader:
                     ecg=ecg,
                     labels=meta.labels[t],
                     source=path,
+                    withheld=withheld,
                 )
             )
         return out
+
+    @staticmethod
+    def _match(
+        subject: str,
+        path: Path,
+        preprocessed: Path,
+        own: list[str | None] | None,
+        n: int,
+        meta: _Meta,
+    ) -> list[int]:
+        """Index into the original file's cells for each preprocessed trial.
+
+        By video id where both files have usable, unique ids for every trial;
+        otherwise by cell order (the two files' cell orders need not agree, so
+        this is only a fallback, with a warning). Different trial counts or id
+        sets are an error naming the participant.
+        """
+        n_pre = len(meta.ids)
+        if own is None or None in own or None in meta.ids or len(set(own)) != n:
+            if n != n_pre:
+                raise DataFormatError(
+                    path,
+                    "ECG_DATA",
+                    f"participant {subject}: {n} trials, but {preprocessed} has "
+                    f"{n_pre}",
+                )
+            why = (
+                "the original file has no VideoIDs"
+                if own is None
+                else "some VideoIDs are unusable or repeated"
+            )
+            log.warning(
+                "AMIGOS: %s: %s; its trials are matched to %s by cell order",
+                subject,
+                why,
+                preprocessed,
+            )
+            return list(range(n))
+        mine = [v for v in own if v is not None]
+        theirs = [v for v in meta.ids if v is not None]
+        if n != n_pre or set(mine) != set(theirs):
+            raise DataFormatError(
+                path,
+                "VideoIDs",
+                f"participant {subject}: {n} trials, {preprocessed} has {n_pre}; "
+                f"video ids only in the original file: "
+                f"{sorted(set(mine) - set(theirs))}, only in the preprocessed file: "
+                f"{sorted(set(theirs) - set(mine))}",
+            )
+        index = {vid: j for j, vid in enumerate(mine)}
+        order = [index[vid] for vid in theirs]
+        if order != list(range(n)):
+            log.info(
+                "AMIGOS: %s: original trials matched by VideoIDs (their cell order "
+                "differs from the preprocessed file's)",
+                subject,
+            )
+        return order
 
     @staticmethod
     def _check_rate(stamps_ms: np.ndarray, path: Path, field: str) -> None:

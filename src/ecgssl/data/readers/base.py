@@ -12,6 +12,35 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+#: Why a reader withholds labels from samples it yields, and how a report says it.
+#: Preprocessing counts the windows each reason touches (QC columns ``n_<reason>``)
+#: and, per label, in the window store's metadata.
+WITHHELD_REASONS: dict[str, str] = {
+    "rest": "in rest minutes",
+    "unmatched": "of trials or blocks without a label row",
+}
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """Samples of a recording whose labels the reader withholds, and why.
+
+    Attributes
+    ----------
+    reason : str
+        A key of :data:`WITHHELD_REASONS` (``"rest"``: SWELL rest minutes;
+        ``"unmatched"``: a trial or block with no row in the label source).
+    labels : tuple[str, ...]
+        The label columns withheld.
+    mask : np.ndarray | None, shape (n_samples,)
+        bool, True where withheld (same length as the recording's ``ecg``); None
+        means every sample.
+    """
+
+    reason: str
+    labels: tuple[str, ...]
+    mask: np.ndarray | None = None
+
 
 @dataclass(frozen=True)
 class Recording:
@@ -41,6 +70,10 @@ class Recording:
         value only if every sample it covers has that same value, else null.
     source : Path
         The file the recording was read from.
+    withheld : tuple[Withheld, ...]
+        Samples whose labels the reader withholds (e.g. SWELL rest minutes): a
+        window touching such a sample gets no value for those labels, and is
+        counted under the reason.
     """
 
     dataset: str
@@ -51,6 +84,7 @@ class Recording:
     labels: Mapping[str, float | None]
     source: Path
     label_streams: Mapping[str, np.ndarray] = field(default_factory=dict)
+    withheld: tuple[Withheld, ...] = ()
 
 
 class Reader(Protocol):
@@ -60,6 +94,12 @@ class Reader(Protocol):
     official archive) and the dataset's reader options from config. It must not read
     signal data in ``__init__``; ``files()`` only lists, ``recordings()`` reads lazily,
     one recording (or one file) at a time, grouped by subject in sorted subject order.
+
+    A reader may also provide ``label_notes``, a dict filled while ``recordings()``
+    runs: label column -> why it may have no value (e.g. ``{"stress": "no
+    condition table found"}``). Preprocessing writes the notes into the window
+    store's metadata, where :func:`ecgssl.data.store.check_label_present` reports
+    them for a label that ends up without any labelled window.
     """
 
     name: ClassVar[str]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import logging
 import os
 import signal
 import struct
@@ -17,6 +18,13 @@ from scipy.io.matlab import MatReadError
 from ecgssl.util.errors import DataFormatError
 
 __all__ = ["load_mat_v5"]
+
+log = logging.getLogger(__name__)
+
+# What scipy says when its check of a compressed variable fails: the inflated stream
+# is longer than the variable it holds. Valid files can fail it (scipy issue #6999);
+# torcheeg reads DREAMER.mat with the check off.
+_INTEGRITY_MESSAGE = "compressed contents of an miCOMPRESSED element"
 
 # What scipy (and zlib/struct underneath) raise on damaged files.
 _LOAD_ERRORS = (
@@ -59,6 +67,14 @@ def load_mat_v5(
     ------
     DataFormatError
         For a missing, zero-byte, truncated, corrupt or v7.3 (HDF5) file.
+
+    Notes
+    -----
+    scipy's check that each compressed variable's inflated stream is fully
+    consumed rejects some valid files (scipy issue #6999); torcheeg therefore loads
+    DREAMER with ``verify_compressed_data_integrity=False``. When that check (and
+    only that check) fails, the file is read again without it, with a warning; a
+    file that still does not decode stays an error.
     """
     path = Path(path)
     if not path.is_file():
@@ -66,9 +82,28 @@ def load_mat_v5(
     if path.stat().st_size == 0:
         raise DataFormatError(path, "file", "file is empty (0 bytes)")
     names = None if variable_names is None else list(variable_names)
-    _probe_in_child(path, names)
     try:
-        mat = scipy.io.loadmat(path, variable_names=names)
+        return _load(path, names, verify=True)
+    except DataFormatError as exc:
+        if _INTEGRITY_MESSAGE not in exc.message:
+            raise
+        log.warning(
+            "%s: scipy's integrity check of compressed variables failed (%s); this "
+            "check is known to reject valid files (scipy issue #6999), so the file "
+            "is read again without it, as torcheeg reads DREAMER.mat",
+            path,
+            exc.message,
+        )
+    return _load(path, names, verify=False)
+
+
+def _load(path: Path, names: list[str] | None, *, verify: bool) -> dict[str, Any]:
+    """One guarded ``loadmat`` (crash probe, error wrapping, truncation check)."""
+    _probe_in_child(path, names, verify)
+    try:
+        mat = scipy.io.loadmat(
+            path, variable_names=names, verify_compressed_data_integrity=verify
+        )
     except NotImplementedError as exc:  # scipy's answer to v7.3 files
         raise DataFormatError(
             path,
@@ -89,7 +124,7 @@ def load_mat_v5(
     return mat
 
 
-def _probe_in_child(path: Path, names: list[str] | None) -> None:
+def _probe_in_child(path: Path, names: list[str] | None, verify: bool) -> None:
     """Parse the file once in a forked child; raise if the parser crashes there.
 
     scipy's Cython MAT reader indexes C arrays with type codes read from the file
@@ -107,7 +142,9 @@ def _probe_in_child(path: Path, names: list[str] | None) -> None:
         code = 1
         try:
             faulthandler.disable()  # the crash is expected; keep stderr quiet
-            scipy.io.loadmat(path, variable_names=names)
+            scipy.io.loadmat(
+                path, variable_names=names, verify_compressed_data_integrity=verify
+            )
             code = 0
         finally:
             os._exit(code)

@@ -12,18 +12,34 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ecgssl.util.checks import check_option
 from ecgssl.util.errors import DataFormatError
 
-__all__ = ["Poly5", "read_poly5", "write_poly5"]
+__all__ = ["V204_IDENTIFIER", "Poly5", "read_poly5", "write_poly5"]
 
 log = logging.getLogger(__name__)
 
 # Layout (little-endian), after TMSi's tms_read.m / poly5reader and biosig's TMS32:
-# a 217-byte header (31-byte magic, v2.03) or 218-byte header (32-byte magic, v2.04),
-# NS = 2 x channels signal descriptions of 136 bytes in "(Lo) X"/"(Hi) X" pairs, then
-# NB blocks of an 86-byte block header + SD bytes of sample-interleaved float32.
-_MAGIC_HEAD = b"POLY SAMPLE FILEversion "
-_MAGIC_TAIL = b"\r\n\x1a"
+# a 217-byte header (31-byte identifier, v2.03) or 218-byte header (32-byte
+# identifier, v2.04), NS = 2 x channels signal descriptions of 136 bytes in
+# "(Lo) X"/"(Hi) X" pairs, then NB blocks of an 86-byte block header + SD bytes of
+# sample-interleaved float32.
+#
+# The version decides the layout, not the identifier text: tms_read.m (shipped with
+# SWELL-KW) and FieldTrip's read_tmsi_poly5.m read the int16 at byte 31; 203 means a
+# 31-byte identifier, anything else a 32-byte one with the version at byte 32. TMSi's
+# own code and a Delphi TMS32 unit write v2.04 as "POLY SAMPLE FILE version 2.04"
+# (a space before "version"); v2.03 has none. Both spellings are known; another
+# text with a valid version is read with a warning.
+_IDENTIFIERS = {
+    203: (b"POLY SAMPLE FILEversion 2.03\r\n\x1a",),
+    204: (
+        b"POLY SAMPLE FILE version 2.04\r\n\x1a",  # what TMSi writes (32 bytes)
+        b"POLY SAMPLE FILEversion 2.04\r\n\x1a\x00",  # the v2.03 text, padded
+    ),
+}
+#: The 32-byte v2.04 identifier as TMSi writes it.
+V204_IDENTIFIER = _IDENTIFIERS[204][0]
 _HEADER_FMT = {
     203: "=31sH81phhBHi4xHHHHHHHiHHH64x",
     204: "=32sH81phhBHi4xHHHHHHHiHHH64x",
@@ -68,26 +84,32 @@ class Poly5:
 
 
 def _unpack_header(path: Path, raw: bytes) -> tuple[int, tuple]:
-    """Detect the version and unpack the main header."""
+    """Detect the version (int16 at byte 31, else at 32) and unpack the main header."""
     if len(raw) == 0:
         raise DataFormatError(path, "header", "empty (zero-byte) file")
-    if len(raw) < 33 or not raw.startswith(_MAGIC_HEAD) or raw[28:31] != _MAGIC_TAIL:
-        raise DataFormatError(
-            path, "magic", f"not a Poly5 file (starts with {raw[:31]!r})"
-        )
-    # tms_read.m peeks at int16 @31: 203 means a 31-byte magic, otherwise 32 bytes.
+    if len(raw) < 34:
+        raise DataFormatError(path, "header", f"truncated header ({len(raw)} B)")
+    # tms_read.m peeks at int16 @31: 203 means a 31-byte identifier, otherwise the
+    # identifier has 32 bytes and the version follows at byte 32.
     at31 = struct.unpack_from("<h", raw, 31)[0]
-    version = at31
-    if version != 203:
-        if len(raw) < 34:
-            raise DataFormatError(path, "header", "truncated header")
-        version = struct.unpack_from("<h", raw, 32)[0]
+    version = at31 if at31 == 203 else struct.unpack_from("<h", raw, 32)[0]
+    id_size = 31 if version == 203 else 32
+    identifier = raw[:id_size]
     if version not in _HEADER_FMT:
         raise DataFormatError(
             path,
             "version",
-            f"unknown Poly5 version (int16 at byte 31: {at31}, at byte 32: "
-            f"{version}; expected 203 at 31 or 204 at 32)",
+            f"not a Poly5 file or an unknown version (int16 at byte 31: {at31}, at "
+            f"byte 32: {version}; expected 203 at 31 or 204 at 32; identifier "
+            f"{identifier!r})",
+        )
+    if identifier not in _IDENTIFIERS[version]:
+        log.warning(
+            "%s: unexpected Poly5 identifier %r for version %d; reading by the "
+            "version number, as TMSi's tms_read.m does",
+            path,
+            identifier,
+            version,
         )
     fmt = _HEADER_FMT[version]
     if len(raw) < struct.calcsize(fmt):
@@ -95,6 +117,14 @@ def _unpack_header(path: Path, raw: bytes) -> tuple[int, tuple]:
             path, "header", f"truncated header ({len(raw)} < {struct.calcsize(fmt)} B)"
         )
     return version, struct.unpack_from(fmt, raw, 0)
+
+
+def _text(raw: bytes) -> str:
+    """Decode a header string: UTF-8 where valid (e.g. ``µVolt``), else latin-1."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin1")
 
 
 def _start_time(fields: tuple) -> datetime | None:
@@ -121,13 +151,17 @@ def read_poly5(path: str | Path) -> Poly5:
         second description of each (Lo, Hi) pair:
         ``(x - ADCLow) / (ADCHigh - ADCLow) * (UnitHigh - UnitLow) + UnitLow``.
         Every channel is kept (including all-zero ones), so logical channel ``k``
-        (1-based) is ``signals[k - 1]``.
+        (1-based) is ``signals[k - 1]``. Names and units are decoded as UTF-8
+        where valid (``µVolt`` in the SWELL files), else latin-1. The identifier
+        text is not required: the version number decides the layout, and an
+        unknown text with version 203 or 204 is only a warning.
 
     Raises
     ------
     DataFormatError
         Naming the file and the header field: empty file or short header
-        (``header``), bad magic (``magic``), unknown version (``version``), NS odd
+        (``header``), neither 203 at byte 31 nor 204 at byte 32 (``version``:
+        not a Poly5 file, or an unknown version), NS odd
         or zero (``NS``), block size inconsistent with NS (``SD``), a block count
         that disagrees with the file size (``NB``), truncated descriptions
         (``signal descriptions``) or data (``data``).
@@ -252,9 +286,9 @@ def read_poly5(path: str | Path) -> Poly5:
                 f"signal description {2 * c + 2} ADCHigh",
                 f"equals ADCLow ({a_lo}): cannot calibrate channel {c + 1}",
             )
-        text = name.decode("latin1")
+        text = _text(name)
         names.append(text[5:] if text[:5] in ("(Hi) ", "(Lo) ") else text)
-        units.append(unit.decode("latin1"))
+        units.append(_text(unit))
         with np.errstate(over="ignore", invalid="ignore"):
             scale = np.float32((u_hi - u_lo) / (a_hi - a_lo))
         if not np.isfinite(scale) or not all(
@@ -278,7 +312,7 @@ def read_poly5(path: str | Path) -> Poly5:
         version=version,
         signals=np.ascontiguousarray(signals),
         start_time=_start_time(tuple(time_fields)),
-        measurement=measurement.decode("latin1"),
+        measurement=_text(measurement),
     )
 
 
@@ -294,6 +328,7 @@ def write_poly5(
     calibration: ArrayLike | None = None,
     start_time: datetime | None = None,
     measurement: str = "",
+    encoding: str = "latin1",
 ) -> Path:
     """Write a Poly5 file (float32 data, one (Lo, Hi) description pair per channel).
 
@@ -306,10 +341,12 @@ def write_poly5(
     fs : int
         Sampling rate in Hz (stored as int16).
     names, units : sequence of str
-        One per channel (names up to 35 characters after the "(Hi) " prefix, units
-        up to 10, latin-1).
+        One per channel (names up to 35 bytes after the "(Hi) " prefix, units up
+        to 10 bytes, in ``encoding``).
     version : int
-        203 (217-byte header) or 204 (218-byte header).
+        203 (217-byte header, identifier ``POLY SAMPLE FILEversion 2.03``) or 204
+        (218-byte header, identifier ``POLY SAMPLE FILE version 2.04`` as TMSi
+        writes it).
     samples_per_block : int | None
         Samples per data block; default: the largest power of two whose block fits
         the uint16 SD field. The last block holds only the remaining samples.
@@ -321,7 +358,10 @@ def write_poly5(
         Recording start stored in the header and the block headers; default
         2012-09-18 09:00:00 (a fixed value keeps output deterministic).
     measurement : str
-        Measurement name (up to 80 characters).
+        Measurement name (up to 80 bytes).
+    encoding : {"latin1", "utf-8"}
+        Encoding of names, units and measurement (the SWELL files hold UTF-8
+        ``µVolt``).
 
     Returns
     -------
@@ -334,8 +374,8 @@ def write_poly5(
     n_ch, n = x.shape
     if len(names) != n_ch or len(units) != n_ch:
         raise ValueError("names and units must have one entry per channel")
-    if version not in _HEADER_FMT:
-        raise ValueError(f"version must be 203 or 204, got {version}")
+    check_option(version, tuple(_HEADER_FMT), "version")
+    check_option(encoding, ("latin1", "utf-8"), "encoding")
     if not isinstance(fs, int) or not 0 < fs < 2**15:
         raise ValueError(f"fs must be an int in 1..32767, got {fs!r}")
     frame = 4 * n_ch
@@ -359,14 +399,11 @@ def write_poly5(
     nb = math.ceil(n / spb)
     t = _DEFAULT_START if start_time is None else start_time
     time7 = (t.year, t.month, t.day, t.isoweekday() % 7, t.hour, t.minute, t.second)
-    magic = _MAGIC_HEAD + f"{version // 100}.{version % 100:02d}".encode() + _MAGIC_TAIL
-    if version == 204:
-        magic += b"\x00"
     header = struct.pack(
         _HEADER_FMT[version],
-        magic,
+        _IDENTIFIERS[version][0],
         version,
-        measurement.encode("latin1")[:80],
+        measurement.encode(encoding)[:80],
         fs,
         fs,
         1,
@@ -384,8 +421,8 @@ def write_poly5(
             descs.append(
                 struct.pack(
                     _DESC_FMT,
-                    f"({part}) {names[c]}".encode("latin1")[:40],
-                    units[c].encode("latin1")[:10],
+                    f"({part}) {names[c]}".encode(encoding)[:40],
+                    units[c].encode(encoding)[:10],
                     *(float(v) for v in cal[c]),
                     2 * c + (part == "Hi"),
                 )

@@ -14,7 +14,11 @@ valence, arousal; the real shape is UNCONFIRMED) and ``VideoIDs`` (char ids such
 preprocessed file, holding ``ECG_DATA``: a 1 x n_trials cell of N x 6 doubles at
 256 Hz: column 0 a timestamp in ms (trials are timed in a random presentation order,
 so cell order is not chronological), 1 the left lead (LA-LL), 2 the right lead
-(RA-LL), 3-5 an accelerometer.
+(RA-LL), 3-5 an accelerometer; and the original file's own ``VideoIDs``. Its cells
+are in another order than the preprocessed file's (a permutation drawn from
+``default_rng([seed, p, 1])``, never the identity for two or more trials), so a
+reader must match the two files by video id, not by cell order. The EEG and GSR
+variables of the real original files are not written.
 
 Labels and their mapping onto the generator's 0-1 scale
 -------------------------------------------------------
@@ -287,10 +291,16 @@ def write(
             )
         )
         if write_original:
+            order = np.random.default_rng([int(seed), p, 1]).permutation(n_trials)
+            if n_trials > 1 and (order == np.arange(n_trials)).all():
+                order = np.roll(order, 1)
             written.append(
                 save_mat_v5(
                     folder / f"Data_Original_{pid}.mat",
-                    {"ECG_DATA": _cell_row(ecg_data)},
+                    {
+                        "ECG_DATA": _cell_row([ecg_data[j] for j in order]),
+                        "VideoIDs": _cell_row([videos[j] for j in order]),
+                    },
                 )
             )
     return sorted(written)
