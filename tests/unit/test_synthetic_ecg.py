@@ -11,8 +11,10 @@ from scipy import ndimage, signal, stats
 
 from ecgssl.data.synthetic.ecg import (
     SubjectProfile,
+    draw_lead,
     draw_subject,
     simulate_ecg,
+    simulate_leads,
     state_hr_bpm,
 )
 
@@ -429,6 +431,41 @@ def test_one_hour_is_fast():
     x = record(p, 3600.0, 0.5)
     assert x.size == 3600 * 256
     assert time.perf_counter() - start < 2.0  # about 0.1 s on a 2-core machine
+
+
+def test_two_leads_share_the_heartbeat_not_the_morphology():
+    p = _noise_free(17)
+    lead = draw_lead(p, np.random.default_rng(4))
+    np.testing.assert_array_equal(lead.angles, p.angles)  # same timing
+    np.testing.assert_array_equal(lead.widths, p.widths)
+    assert not np.allclose(lead.amps, p.amps)  # other heights
+    x = simulate_leads(
+        p,
+        [p, lead],
+        duration_s=30.0,
+        fs=FS,
+        arousal=0.3,
+        valence=0.5,
+        rng=np.random.default_rng(1),
+    )
+    assert x.shape == (2, int(30 * FS))
+    r0, r1 = (detect_r_peaks(v, FS) for v in x)
+    assert r0.size == r1.size
+    assert np.abs(r0 - r1).max() < 0.03  # the same beats, within a few ms
+    # one lead alone is simulate_ecg with the same seed
+    alone = simulate_leads(
+        p, [p], duration_s=30.0, fs=FS, arousal=0.3, valence=0.5,
+        rng=np.random.default_rng(1),
+    )[0]  # fmt: skip
+    np.testing.assert_array_equal(alone, record(p, 30.0, 0.3, 0.5, seed=-999))
+    with pytest.raises(ValueError, match="leads"):
+        simulate_leads(p, [], duration_s=1.0, fs=FS, arousal=0, valence=0,
+                       rng=np.random.default_rng(0))  # fmt: skip
+    with pytest.raises(TypeError, match="leads"):
+        simulate_leads(p, [p, "II"], duration_s=1.0, fs=FS, arousal=0, valence=0,
+                       rng=np.random.default_rng(0))  # fmt: skip
+    with pytest.raises(TypeError, match="profile"):
+        draw_lead("p", np.random.default_rng(0))
 
 
 # --------------------------------------------------------------------- validation
