@@ -19,13 +19,13 @@ all subjects:
 
 * PR interval 120-200 ms (mean 160), P duration 80-110 ms, P height 5-20 % of R
   (flat or slightly inverted in 15 % of leads);
-* QRS: R wave sigma 7.5-11 ms; Q wave 14-24 ms before R and S wave 16-28 ms after R
-  (sigmas 6-10 and 7-12 ms), which gives a measured QRS of about 60-105 ms; Q depth
-  up to 5 % of R, or a marked Q of 8-30 % in 45 % of leads; S depth 0-50 % of R,
-  most often small (a squared uniform draw, median 12 %);
-* QT: QTc (Bazett) 360-440 ms (mean 395); T peak 2 falling sigmas before the QT end;
-  rising sigma 45-75 ms and a falling half 55-85 % as wide (slow rise, faster fall);
-  T height 10-30 % of R, inverted (5-20 %) in 8 % of leads.
+* QRS: R wave sigma 7-11 ms; Q wave 16-24 ms before R and S wave 16-30 ms after R
+  (sigmas 4-7 and 8-16 ms), which gives a measured single-lead QRS of about 55-90 ms;
+  Q depth up to 5 % of R, or a marked Q of 8-30 % in 45 % of leads; S depth 0-50 %
+  of R, most often small (a squared uniform draw, median 12 %);
+* QT: QTc (Bazett) 350-440 ms (mean 385); T peak 2 falling sigmas before the QT
+  end; rising sigma 45-75 ms and a falling half 55-85 % as wide (slow rise, faster
+  fall); T height 7-21 % of R, inverted (5-20 %) in 8 % of leads.
 
 A second lead of the same heart (:func:`draw_lead`, :func:`simulate_leads`) keeps
 the timing and redraws the lead-dependent heights and the gain.
