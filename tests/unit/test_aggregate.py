@@ -350,3 +350,53 @@ def test_label_fraction_curve(tmp_path):
     out = tmp_path / "fractions.png"
     plot_label_fractions(summary, out)
     assert out.stat().st_size > 10000
+
+
+def _pretext_unit(folder, real_rows=None):
+    """A unit's encoder.json and history.tsv (and real_ecg.tsv when given)."""
+    folder.mkdir(parents=True)
+    meta = {
+        "unit": {"scope": "train_folds", "protocol": "subject_kfold", "fold": 0},
+        "precision": "bf16", "epochs_trained": 2, "n_train_windows": 40,
+        "n_val_windows": 8, "val_balanced_accuracy": {"negate": 1.0, "noise": 0.5},
+        "val_top1": 0.4, "not_learned": ["noise"],
+    }  # fmt: skip
+    (folder / "encoder.json").write_text(json.dumps(meta))
+    pd.DataFrame({"epoch": [1, 2], "seconds": [3.0, 4.0],
+                  "windows_per_s": [10.0, 12.0]}).to_csv(
+        folder / "history.tsv", sep="\t", index=False)  # fmt: skip
+    if real_rows is not None:
+        pd.DataFrame(real_rows).to_csv(folder / "real_ecg.tsv", sep="\t", index=False)
+    return folder / "encoder.json"
+
+
+def test_pretext_table_with_the_real_ecg_check(tmp_path):
+    from ecgssl.learning.pretext.transfer import ALL_REFERENCES
+    from ecgssl.stages import aggregate
+
+    assert aggregate.ALL_REFERENCES == ALL_REFERENCES  # the stage cannot import it
+    rows = [
+        {"recording": "mitbih_208", "negate": 1.0, "flip": 0.8, "mean": 0.9},
+        {"recording": "plux_rest", "negate": 0.9, "flip": 0.6, "mean": 0.75},
+        {"recording": ALL_REFERENCES, "negate": 0.95, "flip": 0.7, "mean": 0.825},
+    ]
+    checked = _pretext_unit(tmp_path / "default" / "subject_kfold-fold0", rows)
+    unchecked = _pretext_unit(tmp_path / "default" / "subject_kfold-fold1")
+    table = aggregate.pretext_table(
+        [checked, unchecked], [checked.with_name("real_ecg.tsv")]
+    )
+    first, second = table.iloc[0], table.iloc[1]
+    assert (first.pretext, first.unit) == ("default", "subject_kfold-fold0")
+    assert (first.real_bacc_negate, first.real_bacc_flip) == (0.95, 0.7)
+    assert first.real_ecg_mean == 0.825
+    assert first.real_ecg_recordings == "mitbih_208,plux_rest"
+    assert first.val_bacc_negate == 1.0
+    assert first.not_learned == "noise"
+    assert first.seconds == 7.0
+    assert first.windows_per_s == 11.0
+    assert math.isnan(second.real_ecg_mean)  # not checked: empty, not invented
+    # a check without the pooled row is refused, naming the file and the field
+    pd.DataFrame(rows[:2]).to_csv(checked.with_name("real_ecg.tsv"), sep="\t",
+                                  index=False)  # fmt: skip
+    with pytest.raises(DataFormatError, match="real_ecg.tsv.*recording"):
+        aggregate.pretext_table([checked], [checked.with_name("real_ecg.tsv")])

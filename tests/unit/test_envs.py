@@ -43,6 +43,9 @@ IMPLICIT = {
 }
 # provided by Snakemake itself (the script preamble puts the host's paths on sys.path)
 HOST = {"snakemake"}
+# imported only where the user installed it: h5py reads the optional PLUX reference
+# recordings, which `make reference-ecg` installs together with it (a pip venv)
+OPTIONAL = {"h5py"}
 
 
 # ---- which modules a rule's script reaches ----
@@ -195,7 +198,7 @@ class Reach:
 
     def packages(self) -> set[str]:
         """Conda packages the reached code needs (unknown modules map to themselves)."""
-        needed = {CONDA_PACKAGE.get(m, m) for m in self.third_party - HOST}
+        needed = {CONDA_PACKAGE.get(m, m) for m in self.third_party - HOST - OPTIONAL}
         needed |= {pkg for attr, pkg in IMPLICIT.items() if attr in self.attributes}
         return needed
 

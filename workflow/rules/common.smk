@@ -198,10 +198,19 @@ def pretext_sidecars():
     return [f"results/pretext/{name}/{unit}/encoder.json" for unit in PLAN.units()]
 
 
+def pretext_real_ecg():
+    """Every encoder unit's real-ECG check (none when it is switched off)."""
+    if not PRETEXT["real_ecg_check"]["enabled"]:
+        return []
+    name = PLAN.pretext_name
+    return [f"results/pretext/{name}/{unit}/real_ecg.tsv" for unit in PLAN.units()]
+
+
 def result_targets():
     targets = [
         f"results/pretext/{PLAN.pretext_name}/{u}/encoder.pt" for u in PLAN.units()
     ]
+    targets += pretext_real_ecg()
     if LABELS and PLAN.methods and PLAN.protocols:
         targets += [
             "results/tables/summary.tsv",

@@ -34,6 +34,29 @@ rule pretrain_encoder:
         "../scripts/pretrain_encoder.py"
 
 
+rule real_ecg_check:
+    input:
+        model="results/pretext/{pretext}/{unit}/encoder.pt",
+    output:
+        "results/pretext/{pretext}/{unit}/real_ecg.tsv",
+    log:
+        "logs/real_ecg_check/{pretext}/{unit}.log",
+    benchmark:
+        "benchmarks/real_ecg_check/{pretext}/{unit}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        code=script_code("real_ecg_check"),
+        seed=lambda wc: stable_seed(config["seed"], "real_ecg", wc.pretext, wc.unit),
+        repeats=PRETEXT["real_ecg_check"]["repeats"],
+    script:
+        "../scripts/real_ecg_check.py"
+
+
 rule extract_features:
     input:
         model="results/pretext/{pretext}/{unit}/encoder.pt",

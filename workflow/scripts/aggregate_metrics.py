@@ -15,6 +15,7 @@ def main() -> None:
     aggregate_stage(
         [Path(p) for p in snakemake.input.metrics],
         [Path(p) for p in snakemake.input.sidecars],
+        real_ecg=[Path(p) for p in snakemake.input.real_ecg],
         outputs={name: Path(snakemake.output[name]) for name in OUTPUTS},
         evaluation=snakemake.params.evaluation,
         seed=snakemake.params.seed,

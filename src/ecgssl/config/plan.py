@@ -40,9 +40,12 @@ TRANSDUCTIVE_METHODS = ("ssl_frozen_subject_norm",)
 #: The pretext wildcard of methods without an encoder.
 NO_PRETEXT = "none"
 #: Keys of a pretext configuration that are not training hyperparameters: the name
-#: and the scope appear in the paths, datasets in the inputs, and device and
-#: precision reach the job as parameters of their own.
-PRETEXT_WORKFLOW_KEYS = ("name", "datasets", "device", "precision", "scope")
+#: and the scope appear in the paths, datasets in the inputs, device and precision
+#: reach the job as parameters of their own, and the real-ECG check is a rule of its
+#: own after training.
+PRETEXT_WORKFLOW_KEYS = (
+    "name", "datasets", "device", "precision", "scope", "real_ecg_check"
+)  # fmt: skip
 
 _UNIT = re.compile(
     r"^(?:all|(?P<protocol>\w+?)-fold(?P<fold>\d+)|without-(?P<dataset>\w+))$"

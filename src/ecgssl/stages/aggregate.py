@@ -28,9 +28,14 @@ from ecgssl.evaluation.tables import (
 )
 from ecgssl.stages.provenance import write_json
 from ecgssl.util.atomic import atomic_path, write_text_atomic
+from ecgssl.util.errors import DataFormatError
 
 log = logging.getLogger(__name__)
 
+
+#: The pooled row of a real-ECG check (``ecgssl.learning.pretext.transfer``'s
+#: ``ALL_REFERENCES``, not imported: this stage runs without torch; a test ties them).
+ALL_REFERENCES = "all"
 
 #: The outputs :func:`aggregate_stage` writes (keys of its ``outputs`` argument).
 OUTPUTS = (
@@ -40,14 +45,36 @@ OUTPUTS = (
 )  # fmt: skip
 
 
-def pretext_table(sidecars: Sequence[Path]) -> pd.DataFrame:
+def _real_ecg_columns(path: Path) -> dict[str, Any]:
+    """``real_bacc_<task>`` and ``real_ecg_mean`` of the pooled row of a check."""
+    table = pd.read_csv(path, sep="\t")
+    pooled = table[table.recording == ALL_REFERENCES]
+    if len(pooled) != 1:
+        raise DataFormatError(path, "recording", f"needs one {ALL_REFERENCES!r} row")
+    row = pooled.iloc[0]
+    heads = [c for c in table.columns if c not in ("recording", "mean")]
+    return {
+        **{f"real_bacc_{task}": float(row[task]) for task in heads},
+        "real_ecg_mean": float(row["mean"]),
+        "real_ecg_recordings": ",".join(
+            sorted(r for r in table.recording if r != ALL_REFERENCES)
+        ),
+    }
+
+
+def pretext_table(
+    sidecars: Sequence[Path], real_ecg: Sequence[Path] = ()
+) -> pd.DataFrame:
     """One row per encoder unit: what it saw, how long it trained, what it learned.
 
     Read from each unit's ``encoder.json`` and ``history.tsv``: per-head
     validation balanced accuracy (chance 0.5), the seven-way top-1 accuracy
     (chance 1/7), the tasks not learned (balanced accuracy < 0.75), the precision
-    that ran and the training time.
+    that ran and the training time; and, for the units in ``real_ecg`` (their
+    ``real_ecg.tsv``), the per-head balanced accuracy on real ECG (all reference
+    recordings pooled).
     """
+    checks = {Path(p).parent: Path(p) for p in real_ecg}
     rows = []
     for path in sidecars:
         meta = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -68,6 +95,8 @@ def pretext_table(sidecars: Sequence[Path]) -> pd.DataFrame:
             "seconds": float(history["seconds"].sum()),
             "windows_per_s": float(history["windows_per_s"].mean()),
         })  # fmt: skip
+        if Path(path).parent in checks:
+            rows[-1].update(_real_ecg_columns(checks[Path(path).parent]))
     return pd.DataFrame(rows)
 
 
@@ -79,6 +108,7 @@ def aggregate_stage(
     evaluation: Mapping[str, Any],
     seed: int,
     config: dict[str, Any] | None = None,
+    real_ecg: Sequence[Path] = (),
 ) -> pd.DataFrame:
     """Result tables, the paper comparison and the figures of a finished run.
 
@@ -98,6 +128,9 @@ def aggregate_stage(
     config : dict or None
         The resolved workflow configuration, written to ``outputs["config"]`` (for
         the report: every result traceable to its config).
+    real_ecg : sequence of Path
+        Encoder units' ``real_ecg.tsv`` (next to their sidecars), for the pretext
+        table.
     """
     missing = sorted(set(OUTPUTS) - set(outputs))
     if missing:
@@ -107,7 +140,7 @@ def aggregate_stage(
     options = {"confidence": evaluation["confidence"],
                "n_bootstrap": evaluation["n_bootstrap"], "seed": seed}  # fmt: skip
     summary = summarize(df, predictions, **options)
-    pretext = pretext_table(sidecars)
+    pretext = pretext_table(sidecars, real_ecg)
     first = [*GROUP_KEYS, "repeat", "fold"]
     metrics = [k for k in METRIC_KEYS if k not in ("confusion_matrix", "n_test")]
     last = ["n_train", "n_val", "n_test", "n_classes", "n_train_subjects",

@@ -1,17 +1,34 @@
-"""A vectorised ECGSYN-like ECG generator with documented emotion effects.
+"""A vectorised ECGSYN-like ECG generator with realistic beats and emotion effects.
 
 Beat model
 ----------
 The closed form of McSharry et al. (2003)'s ECGSYN: the cardiac phase ``theta(t)``
 advances at ``2*pi*HR(t)/60`` rad/s and each of the P, Q, R, S and T waves is a
-Gaussian bump in phase around its angle. Unlike ECGSYN, the peak height of wave ``i``
-is fixed at ``amps[i] * widths[i]**2`` (relative to the R wave, whose peak is
-``gain_mv``) whatever the heart rate, and the angles and widths are rescaled with
-the instantaneous heart rate so that the QRS keeps its duration in time, the PR
-interval shortens a little (``RR**0.25``) and the QT interval follows Bazett
-(``RR**0.5``: QT shortening with HR). The phase is integrated exactly on a 4 Hz
-state grid (piecewise-quadratic phase), so the output does not depend on
-``chunk_s`` and state changes never produce a jump.
+Gaussian bump in phase around its angle (the P and T waves with a separate width on
+each side). Unlike ECGSYN, the peak height of wave ``i`` is fixed at
+``amps[i] * widths[i]**2`` (relative to the R wave, whose peak is ``gain_mv``)
+whatever the heart rate, and the angles and widths are rescaled with the
+instantaneous heart rate so that the QRS keeps its duration in time, the PR interval
+shortens a little (``RR**0.25``) and the QT interval follows Bazett (``RR**0.5``).
+The phase is integrated exactly on a 4 Hz state grid (piecewise-quadratic phase), so
+the output does not depend on ``chunk_s`` and state changes never produce a jump.
+
+Every wave is drawn per subject from published normal ranges (in time at 60 bpm;
+docs/synthetic.md gives the sources), so that no single waveform detail is shared by
+all subjects:
+
+* PR interval 120-200 ms (mean 160), P duration 80-110 ms, P height 5-20 % of R
+  (flat or slightly inverted in 15 % of leads);
+* QRS: R wave sigma 7-11 ms; Q wave 16-24 ms before R and S wave 16-30 ms after R
+  (sigmas 4-7 and 8-16 ms), which gives a measured single-lead QRS of about 55-90 ms;
+  Q depth up to 5 % of R, or a marked Q of 8-30 % in 45 % of leads; S depth 0-50 %
+  of R, most often small (a squared uniform draw, median 12 %);
+* QT: QTc (Bazett) 350-440 ms (mean 385); T peak 2 falling sigmas before the QT
+  end; rising sigma 45-75 ms and a falling half 55-85 % as wide (slow rise, faster
+  fall); T height 7-21 % of R, inverted (5-20 %) in 8 % of leads.
+
+A second lead of the same heart (:func:`draw_lead`, :func:`simulate_leads`) keeps
+the timing and redraws the lead-dependent heights and the gain.
 
 Heart rate process
 ------------------
@@ -58,22 +75,28 @@ information: the subject gain (0.3-2 mV, log-uniform) dwarfs the T-wave effects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from numbers import Real
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["SubjectProfile", "draw_subject", "simulate_ecg", "state_hr_bpm"]
+__all__ = [
+    "SubjectProfile",
+    "draw_lead",
+    "draw_subject",
+    "simulate_ecg",
+    "simulate_leads",
+    "state_hr_bpm",
+]
 
 _GRID_HZ = 4.0  # rate of the heart-rate / state process
-_ANGLES = np.deg2rad([-70.0, -15.0, 0.0, 15.0, 100.0])  # P Q R S T at 60 bpm
-_WIDTHS = np.array([0.25, 0.1, 0.1, 0.1, 0.4])  # rad at 60 bpm
+_TWO_PI = 2 * np.pi
 _R_AMP = 30.0  # ECGSYN's R amplitude; the other amplitudes are set relative to it
 # exponent of HR/60 by which each wave's angle and width grow: QRS fixed in time
 # (1), PR ~ RR**0.25 (0.75), QT ~ RR**0.5 (Bazett, 0.5)
 _HR_EXPONENT = np.array([0.75, 1.0, 1.0, 1.0, 0.5])
-_T_DOWNSTROKE = 0.75  # width of the T wave's descending half, relative
 _VLF_SHARE = 0.1  # fraction of the HR variance below 0.04 Hz
 _AROUSAL_RESP_HZ = 0.12  # breathing-rate increase from arousal 0 to 1
 _NOISE_GRID = 1200  # minimum grid length of the coloured noises (300 s)
@@ -85,7 +108,10 @@ class SubjectProfile:
     """Per-subject physiology, morphology and noise (drawn by :func:`draw_subject`).
 
     Wave arrays are ordered P, Q, R, S, T. The peak of wave ``i`` relative to the R
-    peak is ``amps[i] * widths[i]**2 / (amps[2] * widths[2]**2)``.
+    peak is ``amps[i] * widths[i]**2 / (amps[2] * widths[2]**2)``; angles and
+    widths are ``2 * pi`` times the wave's time from R and its sigma in seconds at
+    60 bpm. ``widths[0]`` and ``widths[4]`` are the rising halves of P and T; their
+    falling halves are ``p_fall`` and ``t_fall`` times as wide.
     """
 
     hr_bpm: float  # heart rate at arousal 0, valence 0.5
@@ -109,6 +135,8 @@ class SubjectProfile:
     ectopic_per_min: float = 0.0  # premature atrial beats per minute
     motion_per_min: float = 0.0  # motion artifacts per minute
     motion_mv: float = 0.0  # typical motion-artifact amplitude in mV
+    t_fall: float = 0.75  # width of the T wave's falling half relative to its rise
+    p_fall: float = 1.0  # width of the P wave's falling half relative to its rise
 
     def __post_init__(self) -> None:
         """Check the wave arrays and store read-only float copies."""
@@ -122,10 +150,36 @@ class SubjectProfile:
             raise ValueError("widths must be positive")
         if not self.amps[2] > 0:
             raise ValueError("amps[2] (the R wave) must be positive")
+        for name in ("t_fall", "p_fall"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be finite and positive, got {value}")
+
+
+def _draw_heights(rng: np.random.Generator) -> np.ndarray:
+    """Peak heights of P, Q, R, S, T relative to R for one lead (R = 1)."""
+    upright_p = rng.uniform() >= 0.15
+    p = rng.uniform(0.05, 0.2) if upright_p else rng.uniform(-0.08, 0.04)
+    marked_q = rng.uniform() < 0.45
+    q = rng.uniform(0.08, 0.3) if marked_q else rng.uniform(0.0, 0.05)
+    s = 0.5 * rng.uniform() ** 2  # most leads: a small S; some a deep one
+    upright_t = rng.uniform() >= 0.08
+    t = rng.uniform(0.07, 0.21) if upright_t else -rng.uniform(0.05, 0.2)
+    return np.array([p, -q, 1.0, -s, t])
+
+
+def _amps(heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """ECGSYN amplitudes giving peak ``heights`` (relative to R) at ``widths``."""
+    return heights * _R_AMP * widths[2] ** 2 / widths**2
+
+
+def _draw_gain(rng: np.random.Generator) -> float:
+    """R amplitude in mV, log-uniform in 0.3-2."""
+    return float(np.exp(rng.uniform(np.log(0.3), np.log(2.0))))
 
 
 def draw_subject(rng: np.random.Generator) -> SubjectProfile:
-    """Draw one subject's profile.
+    """Draw one subject's profile (the heart, and its ECG in one lead).
 
     Parameters
     ----------
@@ -135,24 +189,29 @@ def draw_subject(rng: np.random.Generator) -> SubjectProfile:
     Returns
     -------
     SubjectProfile
-        Resting HR 60-80 bpm, HR std 3-5 bpm, LF/HF 0.5-1, T/R 0.1-0.22 (peak heights),
-        P/R 0.08-0.2, gain 0.3-2 mV (log-uniform), EMG 0.005-0.03 mV, baseline
-        wander 0.05-0.3 mV at 0.1-0.4 Hz, mains 0-0.02 mV.
+        Resting HR 60-80 bpm, HR std 3-5 bpm, LF/HF 0.5-1; wave timing and heights
+        from published normal ranges (see the module docstring); gain 0.3-2 mV
+        (log-uniform), EMG 0.005-0.03 mV, baseline wander 0.05-0.3 mV at 0.1-0.4 Hz,
+        mains 0-0.02 mV.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng)}")
-    widths = _WIDTHS * rng.uniform(0.85, 1.15, 5)
-    # peak heights relative to R, then converted to ECGSYN amplitudes a = h R b_R^2/b^2
-    rel = np.array(
-        [
-            rng.uniform(0.08, 0.2),  # P
-            -rng.uniform(0.05, 0.2),  # Q
-            1.0,  # R
-            -rng.uniform(0.1, 0.35),  # S
-            rng.uniform(0.1, 0.22),  # T: realistic T/R (ECGSYN's 0.4 is twice too big)
-        ]
-    )
-    amps = rel * _R_AMP * widths[2] ** 2 / widths**2
+    # timing in seconds at 60 bpm, relative to the R peak
+    sig_r = rng.uniform(0.007, 0.011)
+    t_q, sig_q = -rng.uniform(0.016, 0.024), rng.uniform(0.004, 0.007)
+    t_s, sig_s = rng.uniform(0.016, 0.030), rng.uniform(0.008, 0.016)
+    qrs_onset = -t_q + 2.0 * sig_q  # before R
+    pr = float(np.clip(rng.normal(0.160, 0.018), 0.12, 0.20))
+    p_dur = rng.uniform(0.08, 0.11)
+    sig_p = p_dur / 5.0
+    t_p = -(qrs_onset + pr - 2.5 * sig_p)
+    qtc = float(np.clip(rng.normal(0.385, 0.02), 0.35, 0.44))
+    sig_t = rng.uniform(0.045, 0.075)
+    t_fall = rng.uniform(0.55, 0.85)
+    t_t = qtc - qrs_onset - 2.0 * sig_t * t_fall  # T end = peak + 2 falling sigmas
+    times = np.array([t_p, t_q, 0.0, t_s, t_t])
+    widths = _TWO_PI * np.array([sig_p, sig_q, sig_r, sig_s, sig_t])
+    amps = _amps(_draw_heights(rng), widths)
     has_ectopy = rng.uniform() < 0.3
     ectopic = float(rng.uniform(0.05, 0.5)) if has_ectopy else 0.0
     return SubjectProfile(
@@ -161,10 +220,10 @@ def draw_subject(rng: np.random.Generator) -> SubjectProfile:
         lfhf=float(rng.uniform(0.5, 1.0)),
         arousal_hr_bpm=float(rng.uniform(5.0, 15.0)),
         arousal_t_drop=float(rng.uniform(0.1, 0.3)),
-        angles=_ANGLES + np.deg2rad(rng.uniform(-5.0, 5.0, 5)),
+        angles=_TWO_PI * times,
         amps=amps,
         widths=widths,
-        gain_mv=float(np.exp(rng.uniform(np.log(0.3), np.log(2.0)))),
+        gain_mv=_draw_gain(rng),
         emg_mv=float(rng.uniform(0.005, 0.03)),
         wander_mv=float(rng.uniform(0.05, 0.3)),
         wander_hz=float(rng.uniform(0.1, 0.4)),
@@ -177,6 +236,36 @@ def draw_subject(rng: np.random.Generator) -> SubjectProfile:
         ectopic_per_min=ectopic,
         motion_per_min=float(rng.uniform(0.0, 0.5)),
         motion_mv=float(rng.uniform(0.05, 0.5)),
+        t_fall=float(t_fall),
+    )
+
+
+def draw_lead(profile: SubjectProfile, rng: np.random.Generator) -> SubjectProfile:
+    """Another lead of the same subject: same heart, different projection.
+
+    Parameters
+    ----------
+    profile : SubjectProfile
+        The subject (from :func:`draw_subject`).
+    rng : numpy.random.Generator
+        The only source of randomness.
+
+    Returns
+    -------
+    SubjectProfile
+        ``profile`` with new wave heights (as drawn by :func:`draw_subject`), gain
+        and muscle noise; wave timing, rhythm and state effects are kept. Use it
+        with :func:`simulate_leads` to record both leads of one heart.
+    """
+    if not isinstance(profile, SubjectProfile):
+        raise TypeError(f"profile must be a SubjectProfile, got {type(profile)}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng)}")
+    return replace(
+        profile,
+        amps=_amps(_draw_heights(rng), profile.widths),
+        gain_mv=_draw_gain(rng),
+        emg_mv=float(rng.uniform(0.005, 0.03)),
     )
 
 
@@ -265,10 +354,11 @@ class _Plan:
     arousal: np.ndarray  # (n_grid,)
     valence: np.ndarray  # (n_grid,)
     resp_phase: np.ndarray  # (n_grid,) rad
-    wander: np.ndarray  # (n_grid,) mV
+    wander: np.ndarray  # (n_grid,) in units of the lead's wander_mv
     jump_t: np.ndarray  # (2 k,) knots of the ectopic phase advances, s
     jump_phase: np.ndarray  # (2 k,) cumulative phase advance at the knots, rad
-    motion: list[tuple[float, float, float, float]]  # (start s, dur s, amp, amp2)
+    # (start s, duration s, amp, amp2), amplitudes in units of the lead's motion_mv
+    motion: list[tuple[float, float, float, float]]
     mains_phase: float
 
 
@@ -309,7 +399,7 @@ def _ectopic_events(
         hr0 = float(np.interp(t0, plan.t_grid, plan.hr))
         ang, wid = _wave_geometry(profile, hr0)
         # from the T downstroke (where a PAC's P wave often hides) to the next P
-        t_end = ang[4] + _T_DOWNSTROKE * wid[4]
+        t_end = ang[4] + 2.0 * profile.t_fall * wid[4]
         p_start = ang[0] - 2.5 * wid[0] + 2 * np.pi  # start of the next P
         if p_start - t_end < 0.3:
             continue  # no diastole left at this heart rate
@@ -367,10 +457,9 @@ def _plan(
     phase[1:] = phase[0] + np.cumsum(0.5 * (omega[1:] + omega[:-1])) / _GRID_HZ
 
     # baseline wander: narrow band around the subject's frequency plus breathing
-    wander = profile.wander_mv * (
-        _narrowband(n_grid, rng, profile.wander_hz, 0.05) / np.sqrt(2.0)
-        + 0.3 * np.sin(resp_phase)
-    )
+    wander = _narrowband(n_grid, rng, profile.wander_hz, 0.05) / np.sqrt(
+        2.0
+    ) + 0.3 * np.sin(resp_phase)
 
     plan = _Plan(
         t_grid=t_grid,
@@ -392,8 +481,8 @@ def _plan(
     for _ in range(n_mot):
         start = float(rng.uniform(0.0, duration_s))
         dur = float(rng.uniform(0.2, 1.0))
-        amp = float(profile.motion_mv * rng.standard_normal())
-        amp2 = float(profile.motion_mv * rng.standard_normal())
+        amp = float(rng.standard_normal())
+        amp2 = float(rng.standard_normal())
         plan.motion.append((start, dur, amp, amp2))
     return plan
 
@@ -419,16 +508,17 @@ def _render(
     )
     p_scale = 1.0 + 0.2 * profile.valence_sign * v_t
     hr_scale = hr_t / 60.0
-    two_pi = 2 * np.pi
+    fall = {0: profile.p_fall, 4: profile.t_fall}
 
     z = np.zeros(t.size)
     for i in range(5):
+        if peaks[i] == 0.0:
+            continue
         s = hr_scale ** _HR_EXPONENT[i]
-        d = np.mod(theta - profile.angles[i] * s + np.pi, two_pi) - np.pi
-        if i == 4:  # asymmetric T: slow upstroke, faster downstroke
-            d /= profile.widths[i] * s * np.where(d < 0, 1.0, _T_DOWNSTROKE)
-        else:
-            d /= profile.widths[i] * s
+        d = np.mod(theta - profile.angles[i] * s + np.pi, _TWO_PI) - np.pi
+        d /= profile.widths[i] * s
+        if i in fall and fall[i] != 1.0:  # P, T: own width on the falling side
+            d /= np.where(d < 0, 1.0, fall[i])
         bump = np.exp(-0.5 * d * d)
         if i == 0:
             bump *= p_scale
@@ -437,10 +527,10 @@ def _render(
         z += peaks[i] * bump
 
     out = z * (profile.gain_mv * (1.0 + profile.resp_am * resp_t))
-    out += np.interp(t, plan.t_grid, plan.wander)
+    out += profile.wander_mv * np.interp(t, plan.t_grid, plan.wander)
     if profile.powerline_mv > 0 and profile.powerline_hz < fs / 2:
         out += profile.powerline_mv * np.sin(
-            two_pi * profile.powerline_hz * t + plan.mains_phase
+            _TWO_PI * profile.powerline_hz * t + plan.mains_phase
         )
     for start, dur, amp, amp2 in plan.motion:
         if start > t[-1] or start + dur < t[0]:
@@ -448,7 +538,7 @@ def _render(
         sel = (t >= start) & (t <= start + dur)
         u = (t[sel] - start) / dur
         env = np.sin(np.pi * u)
-        out[sel] += env * (amp * env + amp2 * np.sin(two_pi * u))
+        out[sel] += profile.motion_mv * env * (amp * env + amp2 * np.sin(_TWO_PI * u))
     if profile.emg_mv > 0:
         out += profile.emg_mv * rng.standard_normal(t.size)
     return out
@@ -500,8 +590,58 @@ def simulate_ecg(
         ECG in mV (float64), including baseline wander, muscle noise, mains and
         motion artifacts.
     """
+    return simulate_leads(
+        profile,
+        [profile],
+        duration_s=duration_s,
+        fs=fs,
+        arousal=arousal,
+        valence=valence,
+        rng=rng,
+        chunk_s=chunk_s,
+    )[0]
+
+
+def simulate_leads(
+    profile: SubjectProfile,
+    leads: Sequence[SubjectProfile],
+    *,
+    duration_s: float,
+    fs: float,
+    arousal: ArrayLike,
+    valence: ArrayLike,
+    rng: np.random.Generator,
+    chunk_s: float = 60.0,
+) -> np.ndarray:
+    """Simulate several leads of one heart in one (possibly changing) state.
+
+    The heartbeat (rhythm, ectopic beats, breathing), baseline wander and motion
+    artifacts are shared; each lead has its own wave heights, gain and noise
+    amplitudes, and independent muscle noise.
+
+    Parameters
+    ----------
+    profile : SubjectProfile
+        The subject: its rhythm and state fields drive every lead.
+    leads : sequence of SubjectProfile
+        One profile per lead, e.g. ``[profile, draw_lead(profile, rng)]``; their
+        morphology, gain and noise fields are used.
+    duration_s, fs, arousal, valence, rng, chunk_s
+        As for :func:`simulate_ecg`.
+
+    Returns
+    -------
+    np.ndarray, shape (len(leads), round(duration_s * fs))
+        ECG in mV (float64).
+    """
     if not isinstance(profile, SubjectProfile):
         raise TypeError(f"profile must be a SubjectProfile, got {type(profile)}")
+    leads = list(leads)
+    if not leads:
+        raise ValueError("leads must hold at least one SubjectProfile")
+    for k, lead in enumerate(leads):
+        if not isinstance(lead, SubjectProfile):
+            raise TypeError(f"leads[{k}] must be a SubjectProfile, got {type(lead)}")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng)}")
     duration_s = _positive(duration_s, "duration_s")
@@ -514,10 +654,11 @@ def simulate_ecg(
         raise ValueError(f"duration_s * fs must give at least one sample, got {n}")
 
     plan = _plan(profile, duration_s, arousal, valence, rng)
-    out = np.empty(n)
+    out = np.empty((len(leads), n))
     step = max(1, int(chunk_s * fs))
     for start in range(0, n, step):
         stop = min(n, start + step)
         t = np.arange(start, stop) / fs
-        out[start:stop] = _render(profile, plan, t, fs, rng)
+        for k, lead in enumerate(leads):
+            out[k, start:stop] = _render(lead, plan, t, fs, rng)
     return out
