@@ -54,7 +54,24 @@ def test_units_and_which_unit_scores_which_fold():
     assert out.unit_datasets("without-dreamer") == ["wesad"]
     assert Plan(_config("all")).units() == ["all"]
     with pytest.raises(ValueError, match="unit must be"):
-        parse_unit("fold0")
+        parse_unit("fold-0")
+
+
+def test_joint_fold_units_serve_fold_k_of_every_protocol():
+    config = _config("joint_folds")
+    config["finetune"]["protocols"]["subject_kfold"]["n_folds"] = 3
+    plan = Plan(config)
+    assert plan.units() == ["fold0", "fold1", "fold2"]
+    assert plan.unit("window_kfold", 2, "dreamer") == "fold2"
+    assert plan.unit("subject_kfold", 2, "wesad") == "fold2"
+    assert parse_unit("fold2") == {
+        "scope": "joint_folds", "protocol": None, "fold": 2, "dataset": None
+    }  # fmt: skip
+    # 3 encoders instead of 6; unequal fold counts cannot be shared
+    from ecgssl.util.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="window_kfold: 3, subject_kfold: 2"):
+        Plan(_config("joint_folds"))
 
 
 def test_plan_expands_label_fractions_only_where_asked():
@@ -153,6 +170,27 @@ def test_no_fold_encoder_sees_a_window_or_person_of_its_test_fold(tmp_path, prot
             assert set(mine.row) == set(table.row[table.fold != k])
             if protocol == "subject_kfold":
                 assert not set(mine.subject) & set(test.subject), "a test person"
+
+
+def test_a_joint_fold_encoder_sees_no_test_window_of_any_protocol(tmp_path):
+    stores, subjects = _stores(tmp_path)
+    window = _folds(tmp_path, subjects, "window_kfold")
+    subject = _folds(tmp_path, subjects, "subject_kfold")
+    # store by store, every protocol's table (as the workflow passes them)
+    folds = [t for pair in zip(window, subject, strict=True) for t in pair]
+    for k in range(3):
+        rows = training_rows(stores, folds, parse_unit(f"fold{k}"))
+        for i, name in enumerate(("dreamer", "wesad")):
+            w = pd.read_csv(window[i], sep="\t")
+            s = pd.read_csv(subject[i], sep="\t")
+            seen = set(rows[i])
+            assert not seen & set(w.row[w.fold == k]), "a window-fold test window"
+            assert not seen & set(s.row[s.fold == k]), "a subject-fold test window"
+            assert not set(subjects[name][rows[i]]) & set(s.subject[s.fold == k])
+            # and nothing else is left out
+            assert seen == set(w.row[(w.fold != k) & (s.fold != k)])
+    with pytest.raises(ValueError, match="same number of folds tables"):
+        training_rows(stores, folds[:3], parse_unit("fold0"))
 
 
 def test_training_rows_refuses_folds_of_another_store(tmp_path):

@@ -219,6 +219,47 @@ def test_single_store_can_be_targeted(tmp_path):
     assert (tmp_path / "results" / "windows" / "wesad.parquet").exists()
 
 
+@pytest.mark.slow
+def test_joint_fold_encoders_serve_both_protocols(tmp_path):
+    cfg = {
+        "seed": 5,
+        "datasets": {"wesad": TINY["datasets"]["wesad"]},
+        "pretext": {
+            "scope": "joint_folds",
+            "epochs": 1,
+            "batch_size": 32,
+            "real_ecg_check": {"enabled": False},
+        },  # fmt: skip
+        "labels": {"wesad": {"affect": {"schemes": ["multiclass"]}}},
+        "finetune": {
+            "methods": ["ssl_frozen"],
+            "protocols": {
+                "window_kfold": {"n_folds": 2},
+                "subject_kfold": {"n_folds": 2},
+            },  # fmt: skip
+            "label_fractions": [1.0],
+            "ssl_frozen": {"epochs": 2},
+        },
+        "evaluation": {"n_bootstrap": 100},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = _snakemake(tmp_path, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = tmp_path / "results"
+    units = sorted(p.name for p in (results / "pretext" / "default").iterdir())
+    assert units == ["fold0", "fold1"]  # two encoders for four test folds
+    for k in (0, 1):
+        seen = pd.read_parquet(results / "pretext" / "default" / f"fold{k}" /
+                               "windows.parquet")  # fmt: skip
+        for protocol in ("window_kfold", "subject_kfold"):
+            folds = pd.read_csv(results / "folds" / "wesad" / f"{protocol}.tsv",
+                                sep="\t")  # fmt: skip
+            assert not set(seen.row) & set(folds.row[folds.fold == k]), protocol
+    summary = pd.read_csv(results / "tables" / "summary.tsv", sep="\t")
+    assert set(summary.scope) == {"joint_folds"}
+    assert set(summary.protocol) == {"window_kfold", "subject_kfold"}
+
+
 def test_config_mistakes_fail_before_any_job(tmp_path):
     bad = {"datasets": {"dreamer": {"source": "synthetic", "sorce": "raw"}}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(bad))

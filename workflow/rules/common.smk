@@ -86,7 +86,7 @@ LABEL_NAMES = sorted({label for labels in LABELS.values() for label in labels})
 
 wildcard_constraints:
     pretext=f"{PLAN.pretext_name}|{NO_PRETEXT}",
-    unit=r"all|\w+?-fold\d+|without-\w+",
+    unit=r"all|\w+?-fold\d+|fold\d+|without-\w+",
     label="|".join(LABEL_NAMES) or "none",
     scheme="multiclass|binary",
     protocol="|".join(PLAN.protocols) or "none",
@@ -109,6 +109,10 @@ def pretext_inputs(wildcards):
     if spec["scope"] == "train_folds":
         inputs["folds"] = [
             f"results/folds/{d}/{spec['protocol']}.tsv" for d in datasets
+        ]
+    elif spec["scope"] == "joint_folds":  # store by store, every protocol's folds
+        inputs["folds"] = [
+            f"results/folds/{d}/{p}.tsv" for d in datasets for p in PLAN.protocols
         ]
     return inputs
 

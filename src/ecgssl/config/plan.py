@@ -11,6 +11,9 @@ Encoder units (``results/pretext/<pretext>/<unit>/``):
 - ``all``: every window of the pretext datasets (scope ``all``, transductive);
 - ``<protocol>-fold<k>``: every pretext dataset's windows outside test fold ``k`` of
   ``protocol`` (scope ``train_folds``; folds are shared by all datasets' labels);
+- ``fold<k>``: every pretext dataset's windows outside test fold ``k`` of *every*
+  protocol (scope ``joint_folds``: one encoder serves fold ``k`` of each protocol, so
+  ``n`` encoders instead of ``n`` per protocol, each pretrained on fewer windows);
 - ``without-<dataset>``: every window of the other pretext datasets (scope
   ``leave_dataset_out``).
 """
@@ -22,11 +25,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ecgssl.util.errors import ConfigError
+
 __all__ = [
     "ENCODER_METHODS",
     "NO_PRETEXT",
     "PRETEXT_WORKFLOW_KEYS",
     "TRANSDUCTIVE_METHODS",
+    "FOLD_SCOPES",
     "FinetuneJob",
     "Plan",
     "format_fraction",
@@ -47,8 +53,12 @@ PRETEXT_WORKFLOW_KEYS = (
     "name", "datasets", "device", "precision", "scope", "real_ecg_check"
 )  # fmt: skip
 
+#: Scopes whose encoders are pretrained on the training part of folds.
+FOLD_SCOPES = ("train_folds", "joint_folds")
+
 _UNIT = re.compile(
-    r"^(?:all|(?P<protocol>\w+?)-fold(?P<fold>\d+)|without-(?P<dataset>\w+))$"
+    r"^(?:all|(?P<protocol>\w+?)-fold(?P<fold>\d+)|fold(?P<joint>\d+)"
+    r"|without-(?P<dataset>\w+))$"
 )
 
 
@@ -68,12 +78,15 @@ def parse_unit(unit: str) -> dict[str, Any]:
     match = _UNIT.match(unit)
     if match is None:
         raise ValueError(
-            f"unit must be 'all', '<protocol>-fold<k>' or 'without-<dataset>', got "
-            f"{unit!r}"
+            "unit must be 'all', '<protocol>-fold<k>', 'fold<k>' or "
+            f"'without-<dataset>', got {unit!r}"
         )
     if match["protocol"] is not None:
         return {"scope": "train_folds", "protocol": match["protocol"],
                 "fold": int(match["fold"]), "dataset": None}  # fmt: skip
+    if match["joint"] is not None:
+        return {"scope": "joint_folds", "protocol": None,
+                "fold": int(match["joint"]), "dataset": None}  # fmt: skip
     if match["dataset"] is not None:
         return {"scope": "leave_dataset_out", "protocol": None, "fold": None,
                 "dataset": match["dataset"]}  # fmt: skip
@@ -132,12 +145,20 @@ class Plan:
             finetune.get("label_fraction_protocols", list(self.protocols))
         )
         self.repeats = int(finetune.get("repeats", 1))
+        if self.scope == "joint_folds" and len(set(self.protocols.values())) > 1:
+            raise ConfigError(
+                "pretext.scope: joint_folds shares encoder k between fold k of every "
+                "protocol, so finetune.protocols must have one n_folds, got "
+                + ", ".join(f"{p}: {n}" for p, n in self.protocols.items())
+            )
 
     # ---- encoders -------------------------------------------------------------
     def unit(self, protocol: str, fold: int, dataset: str) -> str:
         """The encoder unit that scores a dataset's test fold of a protocol."""
         if self.scope == "train_folds":
             return f"{protocol}-fold{fold}"
+        if self.scope == "joint_folds":
+            return f"fold{fold}"
         if self.scope == "leave_dataset_out":
             return f"without-{dataset}"
         return "all"
@@ -152,6 +173,8 @@ class Plan:
             return ["all"]
         if self.scope == "train_folds":
             return [f"{p}-fold{k}" for p, n in self.protocols.items() for k in range(n)]
+        if self.scope == "joint_folds":
+            return [f"fold{k}" for k in range(max(self.protocols.values(), default=0))]
         if self.scope == "leave_dataset_out":
             return [f"without-{d}" for d in self.labels]
         return ["all"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ecgssl.config.plan import FOLD_SCOPES
 from ecgssl.evaluation.tables import METHOD_ORDER
 
 __all__ = ["PAPER_TABLE", "PaperCell", "paper_comparison"]
@@ -79,7 +80,7 @@ def _ours(
     for key, value in PAPER_SETTING.items():
         mask &= summary[key] == value
     if method != "supervised" and "scope" in summary:
-        mask &= summary["scope"] == "train_folds"
+        mask &= summary["scope"].isin(FOLD_SCOPES)
     rows = summary[mask]
     return None if rows.empty else rows.iloc[0]
 
@@ -122,7 +123,8 @@ def paper_comparison(summary: pd.DataFrame) -> str:
         "multiclass scheme (raw scores as classes), every labelled window of the "
         "training folds (label fraction 1), no per-subject feature normalisation, "
         "and encoders pretrained per fold on the training folds only (pretext scope "
-        "`train_folds`, as the released code does). Transductive variants "
+        "`train_folds`, as the released code does, or `joint_folds`, whose encoder "
+        "k also leaves out fold k of the other protocol). Transductive variants "
         "(`ssl_frozen_subject_norm`, pretext scope `all`), label fractions below 1 "
         "and the binary scheme are in `summary.tsv` only.",
         "",

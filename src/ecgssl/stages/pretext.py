@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgssl.config.plan import FOLD_SCOPES
 from ecgssl.data.store import ecg_memmap, read_windows
 from ecgssl.learning.checkpoint import remove_checkpoint
 from ecgssl.learning.device import resolve_precision, select_device
@@ -30,9 +31,12 @@ def training_rows(
 ) -> list[np.ndarray]:
     """Per store, the rows an encoder unit may be pretrained on.
 
-    A ``train_folds`` unit (``unit["fold"]`` = k) keeps the windows outside test
-    fold k of each store's folds table (``folds[i]`` belongs to ``stores[i]``); the
-    other scopes keep every row (their stores are already the ones they may see).
+    A fold unit (``unit["fold"]`` = k) keeps the windows outside test fold k of each
+    of its store's folds tables: ``folds`` holds the same number of tables per store,
+    store by store (one under ``train_folds``: ``folds[i]`` belongs to
+    ``stores[i]``; one per protocol under ``joint_folds``, so a window in test fold
+    k of any protocol is left out). The other scopes keep every row (their stores
+    are already the ones they may see).
 
     Raises
     ------
@@ -40,20 +44,27 @@ def training_rows(
         If a folds table does not cover its store row for row.
     """
     n_rows = [len(read_windows(store, columns=["subject"])) for store in stores]
-    if unit["scope"] != "train_folds":
+    if unit["scope"] not in FOLD_SCOPES:
         return [np.arange(n) for n in n_rows]
-    if len(folds) != len(stores):
-        raise ValueError(f"a fold unit needs one folds table per store ({len(stores)})")
+    if not folds or len(folds) % len(stores):
+        raise ValueError(
+            f"a fold unit needs the same number of folds tables for each of the "
+            f"{len(stores)} stores, got {len(folds)}"
+        )
+    per_store = len(folds) // len(stores)
     out = []
-    for store, table, n in zip(stores, folds, n_rows, strict=True):
-        df = pd.read_csv(table, sep="\t")
-        if len(df) != n or not (df.row.to_numpy() == np.arange(n)).all():
-            raise DataFormatError(
-                table,
-                "row",
-                f"folds must list every row of {store} ({n}); rebuild them",
-            )
-        out.append(df.row.to_numpy()[df.fold.to_numpy() != unit["fold"]])
+    for i, (store, n) in enumerate(zip(stores, n_rows, strict=True)):
+        keep = np.ones(n, dtype=bool)
+        for table in folds[i * per_store : (i + 1) * per_store]:
+            df = pd.read_csv(table, sep="\t")
+            if len(df) != n or not (df.row.to_numpy() == np.arange(n)).all():
+                raise DataFormatError(
+                    table,
+                    "row",
+                    f"folds must list every row of {store} ({n}); rebuild them",
+                )
+            keep &= df.fold.to_numpy() != unit["fold"]
+        out.append(np.flatnonzero(keep))
     return out
 
 
