@@ -174,12 +174,15 @@ def test_each_format_gives_windows_and_labels(tmp_path, fmt):
     assert (df.groupby("subject").size() == 3).all()  # 30 s -> three 10-s windows
     p01 = df[df.subject == "p01"].sort_values("window").condition.tolist()
     # 0-10 s rest, 10-20 s crosses the change (no label), 20-30 s task
-    assert p01[0] == 0 and p01[2] == 1
+    assert p01[0] == 0
+    assert p01[2] == 1
     assert p01[1] is None or math.isnan(p01[1])
     p02 = df[df.subject == "p02"].sort_values("window").condition.tolist()
-    assert p02[0] == 1 and all(v is None or math.isnan(v) for v in p02[1:])
+    assert p02[0] == 1
+    assert all(v is None or math.isnan(v) for v in p02[1:])
     meta = read_metadata(store)
-    assert meta["dataset"] == "lab" and meta["label_columns"] == ["condition"]
+    assert meta["dataset"] == "lab"
+    assert meta["label_columns"] == ["condition"]
     assert "labels.csv" in {item["path"] for item in meta["inputs"]}
     assert pd.read_csv(qc, sep="\t").fs_in.eq(FS).all()
     # the ECG channel itself was read (not the other one), in the file's units
@@ -215,9 +218,11 @@ def test_mne_annotations_label_windows(tmp_path):
     )  # fmt: skip
     df = read_windows(_build(reader, tmp_path)[0])
     got = {(s, w): v for s, w, v in zip(df.subject, df.window, df.stress, strict=True)}
-    assert got[("s1", 0)] == 0 and got[("s1", 2)] == 1
+    assert got[("s1", 0)] == 0
+    assert got[("s1", 2)] == 1
     assert got[("s1", 1)] is None or math.isnan(got[("s1", 1)])
-    assert got[("s2_raw", 1)] == 1 and got[("s2_raw", 2)] == 1
+    assert got[("s2_raw", 1)] == 1
+    assert got[("s2_raw", 2)] == 1
 
 
 def test_wfdb_annotations_and_header_comments(tmp_path):
@@ -240,7 +245,8 @@ def test_wfdb_annotations_and_header_comments(tmp_path):
     assert root / "r1.atr" in reader.files()
     df = read_windows(_build(reader, tmp_path)[0])
     r1 = df[df.subject == "r1"].sort_values("window").rhythm.tolist()
-    assert r1[0] == 0 and r1[2] == 1  # 4000 samples = 16 s: window 1 is mixed
+    assert r1[0] == 0
+    assert r1[2] == 1
     assert (df[df.subject == "r2"].rhythm == 1).all()
 
 
@@ -277,10 +283,13 @@ def test_channel_by_name_pattern_and_type():
 
 
 # ---- bad input: one line naming the file, nothing written -------------------------
-def _fails(reader_or_error, tmp_path: Path, match: str) -> str:
+def _open_and_build(open_reader_, tmp_path: Path) -> None:
+    _build(open_reader_(), tmp_path)
+
+
+def _fails(open_reader_, tmp_path: Path, match: str) -> str:
     with pytest.raises(DataFormatError, match=match) as info:
-        reader = reader_or_error()
-        _build(reader, tmp_path)
+        _open_and_build(open_reader_, tmp_path)
     assert not (tmp_path / "out" / "lab.parquet").exists()
     assert not (tmp_path / "out" / "lab.tsv").exists()
     assert "\n" not in str(info.value)
@@ -428,7 +437,8 @@ def test_physionet_2017_layout_reads_as_a_labelled_dataset(tmp_path):
 
 # ---- config and registry ---------------------------------------------------------
 def test_other_names_are_recordings_datasets():
-    assert is_recordings("mystudy") and not is_recordings("wesad")
+    assert is_recordings("mystudy")
+    assert not is_recordings("wesad")
     assert entry("mystudy") is RECORDINGS
     with pytest.raises(ConfigError, match="unknown dataset 'My-Study'"):
         entry("My-Study")
@@ -452,13 +462,16 @@ def test_synthetic_copy_reads_back_with_its_options(tmp_path):
     cfg = {"source": "synthetic", "synthetic": {"format": "wfdb"},
            "reader": defaults("$defs.recordings_dataset.reader")}  # fmt: skip
     options = reader_options("lab", cfg)
-    assert options["labels"]["table"] == "labels.csv" and options["channel"] == "ECG"
+    assert options["labels"]["table"] == "labels.csv"
+    assert options["channel"] == "ECG"
     write_synthetic("lab", tmp_path, seed=1, format="wfdb", n_subjects=2,
                     n_recordings=1, recording_s=30)  # fmt: skip
     recs = list(open_reader("lab", tmp_path, options).recordings())
     assert [r.subject for r in recs] == ["sub-01", "sub-02"]
     stream = recs[0].label_streams["condition"]
-    assert stream[0] == 0 and stream[-1] == 1 and not np.isnan(stream).any()
+    assert stream[0] == 0
+    assert stream[-1] == 1
+    assert not np.isnan(stream).any()
 
 
 def test_config_checks_labels_against_declared_columns(tmp_path):
