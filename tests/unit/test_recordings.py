@@ -353,8 +353,7 @@ def test_wrong_sampling_rate_header_fails(tmp_path):
     _fails(
         lambda: RecordingsReader(root, name="lab", fs=500.0),
         tmp_path,
-        r"p01_a.hea: field 'sampling rate': header gives 250 Hz, the dataset's "
-        r"reader.fs is 500 Hz",
+        r"p01_a.hea: field 'sampling rate': header gives 250 Hz, expected 500 Hz",
     )
     header = root / "p02_a.hea"
     lines = header.read_text().splitlines()

@@ -172,7 +172,7 @@ def _check_fs(fs: Any, path: Path, expected: float | None) -> float:
         raise DataFormatError(
             path,
             "sampling rate",
-            f"header gives {value:g} Hz, the dataset's reader.fs is {expected:g} Hz",
+            f"header gives {value:g} Hz, expected {expected:g} Hz (reader.fs, --fs)",
         )
     return value
 
