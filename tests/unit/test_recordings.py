@@ -429,6 +429,15 @@ def test_physionet_2017_layout_reads_as_a_labelled_dataset(tmp_path):
     for record, text in labels.items():
         assert (df[df.subject == record].rhythm == codes[text]).all()
     assert len(df) == 2 * len(labels)
+    # atrial fibrillation against the rest; noisy records left unlabelled
+    af = {"N": 0, "A": 1, "O": 0, "~": None}
+    options["labels"]["values"]["rhythm"] = af
+    df = read_windows(_build(open_reader("cinc2017", root, options), tmp_path)[0])
+    labelled = df[df.subject != "A00004"]
+    assert labelled.groupby("subject").rhythm.first().to_dict() == {
+        "A00001": 0, "A00002": 1, "A00003": 0,
+    }  # fmt: skip
+    assert df[df.subject == "A00004"].rhythm.isna().all()
     (root / "REFERENCE.csv").write_text("A00001,N\nA09999,A\n")
     with pytest.raises(DataFormatError, match=r"REFERENCE.csv.*'A09999' is not a"):
         list(open_reader("cinc2017", root, options).recordings())

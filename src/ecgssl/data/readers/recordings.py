@@ -564,8 +564,8 @@ class RecordingsReader:
         """A label value as a number: mapped text, a number, or NaN if empty."""
         text = str(text).strip()
         mapping = self.values.get(column, {})
-        if text in mapping:
-            return float(mapping[text])
+        if text in mapping:  # None maps a value to "unlabelled"
+            return math.nan if mapping[text] is None else float(mapping[text])
         if text == "":
             return math.nan
         try:
