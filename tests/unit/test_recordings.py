@@ -5,13 +5,15 @@ and labels; bad input fails with one line naming the file, and writes nothing.""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from ecgssl.config.defaults import defaults
+from ecgssl.config.defaults import SCHEMA_PATH, defaults, schema
 from ecgssl.config.validate import check_config
 from ecgssl.data.datasets import (
     RECORDINGS,
@@ -495,3 +497,40 @@ def test_config_checks_labels_against_declared_columns(tmp_path):
     del config["datasets"]["lab"]["path"]
     with pytest.raises(ConfigError, match=r"datasets.lab.path: required"):
         check_config(config)
+
+
+def _doc_configs() -> list[dict]:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "recordings.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+    return [yaml.safe_load(block) for block in blocks]
+
+
+def test_the_documented_configs_validate(tmp_path):
+    from snakemake.utils import validate
+
+    configs = _doc_configs()
+    assert len(configs) == 3
+    for config in configs:
+        validate(config, str(SCHEMA_PATH))
+        for ds in config["datasets"].values():
+            if ds["source"] == "recordings":
+                ds["path"] = str(tmp_path)
+        check_config(config)
+    bad = _doc_configs()[1]
+    bad["datasets"]["cinc2017"]["reader"]["chanel"] = "ECG"
+    with pytest.raises(Exception, match="chanel"):
+        validate(bad, str(SCHEMA_PATH))
+
+
+def test_every_recordings_key_has_description_and_default():
+    def leaves(node, path):
+        for name, prop in node.get("properties", {}).items():
+            if prop.get("type") == "object" and prop.get("properties"):
+                yield from leaves(prop, f"{path}.{name}")
+            else:
+                yield f"{path}.{name}", prop
+
+    found = list(leaves(schema()["$defs"]["recordings_dataset"], "recordings"))
+    assert len(found) > 15
+    assert [p for p, s in found if not s.get("description")] == []
+    assert [p for p, s in found if "default" not in s] == []
