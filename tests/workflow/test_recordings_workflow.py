@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from _snakemake import run_snakemake
+from _snakemake import REPO, run_snakemake
 
 from ecgssl.cli import main
 from ecgssl.data.datasets import write_synthetic
@@ -24,23 +24,14 @@ pytestmark = pytest.mark.slow
 
 
 def _config(clinic: Path) -> dict:
-    return {
-        "seed": 5,
-        "datasets": {
-            "lab": {"source": "synthetic",
-                    "synthetic": {"format": "wfdb", "n_subjects": 4,
-                                  "n_recordings": 1, "recording_s": 60}},
-            "clinic": {"source": "recordings", "path": str(clinic),
-                       "reader": {"files": "**/*.edf", "channel_pattern": "ecg*"}},
-        },
-        "pretext": {"scope": "all", "epochs": 1, "batch_size": 32,
-                    "real_ecg_check": {"enabled": False}},
-        "labels": {"lab": {"condition": {"schemes": ["multiclass"]}}},
-        "finetune": {"methods": ["ssl_frozen"],
-                     "protocols": {"subject_kfold": {"n_folds": 2}},
-                     "validation_fraction": 0.0, "ssl_frozen": {"epochs": 2}},
-        "evaluation": {"n_bootstrap": 200},
-    }  # fmt: skip
+    """``.test/config-recordings.yaml`` plus the clinic's folder of EDF files."""
+    config = yaml.safe_load((REPO / ".test" / "config-recordings.yaml").read_text())
+    config["datasets"]["clinic"] = {
+        "source": "recordings",
+        "path": str(clinic),
+        "reader": {"files": "**/*.edf", "channel_pattern": "ecg*"},
+    }
+    return config
 
 
 @pytest.fixture(scope="module")

@@ -109,8 +109,8 @@ def check_config(config: dict[str, Any]) -> None:
         Naming the key: a raw or recordings dataset without a ``path`` or whose
         path does not exist, labels or pretext datasets that are not configured
         datasets, labels of a recordings dataset that are not its declared label
-        columns, a binary scheme
-        without a threshold, a leave-dataset-out scope with one pretext dataset.
+        columns, a binary scheme without a threshold, a leave-dataset-out scope
+        with one pretext dataset.
     """
     from ecgssl.data.datasets import is_recordings, reader_options
 

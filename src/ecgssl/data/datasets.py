@@ -96,7 +96,9 @@ def reader_options(name: str, config: dict[str, Any]) -> dict[str, Any]:
 
     For a synthetic recordings dataset, the options that read the synthetic copy
     (:func:`ecgssl.data.synthetic.recordings.reader_options` of its ``synthetic.
-    format``), updated by the block's own ``reader`` options.
+    format``), updated by the block's own ``reader`` options that differ from the
+    schema's defaults (Snakemake fills every left-out key with its default, which
+    must not undo the copy's options).
     """
     options = dict(config.get("reader") or {})
     if is_recordings(name) and config.get("source") == "synthetic":
