@@ -1,4 +1,4 @@
-"""The ``ecgssl`` command line: apply a trained encoder to new ECG."""
+"""The ``ecgssl`` command line: apply a trained encoder to new ECG; export one."""
 
 from __future__ import annotations
 
@@ -130,11 +130,40 @@ def read_npy(path: str | Path) -> np.ndarray:
     return x
 
 
-def _load_windows(path: Path, fs: float) -> np.ndarray:
+def _is_npy(path: Path) -> bool:
+    if not path.is_file():
+        raise FileNotFoundError(f"input file not found: {path}")
+    with open(path, "rb") as f:
+        return f.read(len(_NPY_MAGIC)) == _NPY_MAGIC
+
+
+def _read_input(args: argparse.Namespace) -> tuple[np.ndarray, float]:
+    """The input as an array and its rate: a ``.npy`` file (``--fs`` required) or a
+    recording file read with :func:`ecgssl.data.readers.recordings.read_ecg`."""
+    path = args.input
+    if path.suffix.lower() == ".npy" or _is_npy(path):
+        if args.fs is None:
+            raise CliError(f"{path}: --fs is required for a .npy input")
+        return read_npy(path), args.fs
+    from ecgssl.data.readers.recordings import read_ecg  # MNE, wfdb: only here
+
+    ecg, fs, channel = read_ecg(
+        path,
+        channel=args.channel,
+        channel_pattern=args.channel_pattern,
+        channel_type=args.channel_type,
+        fs=args.fs,
+    )
+    log.info("%s: channel %s", path, channel)
+    return ecg, fs
+
+
+def _load_windows(args: argparse.Namespace) -> np.ndarray:
     """Read and preprocess the input; every failure becomes a :class:`CliError`."""
     from ecgssl.data.preprocess import prepare_windows  # scipy, MNE: only here
 
-    x = read_npy(path)
+    path = args.input
+    x, fs = _read_input(args)
     kind = "recording" if x.ndim == 1 else "windows"
     log.info("%s: %s of shape %s at %g Hz", path, kind, x.shape, fs)
     try:
@@ -240,7 +269,7 @@ def _cmd_features(args: argparse.Namespace) -> dict[str, Any]:
 
     device = _device(args.device)
     encoder = load_encoder(args.model, map_location=device)
-    windows = _load_windows(args.input, args.fs)
+    windows = _load_windows(args)
     feats = extract_features(
         encoder, windows, device=device, batch_size=args.batch_size
     )
@@ -266,7 +295,7 @@ def _cmd_pretext_check(args: argparse.Namespace) -> dict[str, Any]:
         model = PretextNet(encoder, heads)
     except ValueError as err:
         raise DataFormatError(args.model, "heads", str(err)) from err
-    windows = _load_windows(args.input, args.fs)
+    windows = _load_windows(args)
     try:
         params.check_length(windows.shape[1])
     except ValueError as err:
@@ -286,10 +315,17 @@ def _cmd_pretext_check(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    from ecgssl.learning.export import export_model
+
+    return export_model(args.model, args.output)
+
+
 def _parser() -> _Parser:
     parser = _Parser(
         prog="ecgssl",
-        description="Apply a trained ECG encoder (Sarkar & Etemad 2020) to new ECG. "
+        description="Apply a trained ECG encoder (Sarkar & Etemad 2020) to new ECG, "
+        "or export one with a model card. "
         "Results go to stdout as one JSON line; progress (-v) and errors to stderr.",
     )
     parser.add_argument(
@@ -306,10 +342,30 @@ def _parser() -> _Parser:
             "--input",
             required=True,
             type=Path,
-            help="ECG as .npy: 1-D recording or 2-D array of 10-s windows (rows)",
+            help="ECG as .npy (1-D recording or 2-D array of 10-s windows, rows), or "
+            "a recording file: EDF, BDF, GDF, BrainVision .vhdr, FIF, EEGLAB .set, "
+            "CNT or a WFDB record's .hea",
         )
         p.add_argument(
-            "--fs", required=True, type=_positive_float, help="sampling rate in Hz"
+            "--fs",
+            type=_positive_float,
+            default=None,
+            help="sampling rate in Hz: required for .npy; for a recording file the "
+            "header's rate, which must then equal it",
+        )
+        p.add_argument(
+            "--channel", default=None, help="recording file: ECG channel name"
+        )
+        p.add_argument(
+            "--channel-pattern",
+            default=None,
+            help="recording file: case-insensitive glob of the ECG channel name",
+        )
+        p.add_argument(
+            "--channel-type",
+            default="ecg",
+            help="recording file: MNE channel type of the ECG (default ecg; files "
+            "without types: names with ECG/EKG, WFDB lead names or a lone signal)",
         )
         p.add_argument(
             "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps"
@@ -339,6 +395,20 @@ def _parser() -> _Parser:
         "--seed", type=_seed, default=0, help="seed of the transformations"
     )
     check.set_defaults(func=_cmd_pretext_check)
+
+    export = sub.add_parser(
+        "export",
+        help="copy an encoder with a model card (MODEL_CARD.md), its preprocessing "
+        "settings and an example of use into a folder",
+    )
+    export.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        help="encoder file, results/pretext/<name>/<unit>/encoder.pt",
+    )
+    export.add_argument("--output", required=True, type=Path, help="folder to write")
+    export.set_defaults(func=_cmd_export)
     return parser
 
 

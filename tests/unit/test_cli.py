@@ -1,4 +1,5 @@
-"""Tests of the ``ecgssl`` command line (features and pretext-check)."""
+"""Tests of the ``ecgssl`` command line (features and pretext-check; export is in
+test_export.py)."""
 
 from __future__ import annotations
 
@@ -267,10 +268,10 @@ def _bad_inputs(root: Path) -> dict[str, tuple[Path, str]]:
     save("nan_windows", np.full((2, 5000), np.nan), "window 0")
     text = root / "ecg.csv"
     text.write_text("1,2,3\n")
-    cases["csv"] = (text, "not a NumPy .npy file")
+    cases["csv"] = (text, "unknown recording format '.csv'")
     npz = root / "ecg.npz"
     np.savez(npz, x=np.zeros(20000))
-    cases["npz"] = (npz, "not a NumPy .npy file")
+    cases["npz"] = (npz, "unknown recording format '.npz'")
     trunc = root / "truncated.npy"
     np.save(trunc, np.zeros(20000))
     trunc.write_bytes(trunc.read_bytes()[:500])

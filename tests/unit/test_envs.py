@@ -31,6 +31,8 @@ CONDA_PACKAGE = {
     "jsonschema": "jsonschema",
     "sleepecg": "sleepecg",
     "neurokit2": "neurokit2",
+    "wfdb": "wfdb",
+    "edfio": "edfio",
 }
 # conda-forge package -> PyPI name in pyproject.toml
 PYPI_NAME = {"mne-base": "mne", "pytorch": "torch", "matplotlib-base": "matplotlib"}

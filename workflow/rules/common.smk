@@ -6,7 +6,7 @@ from snakemake.utils import validate
 from ecgssl.config.defaults import SCHEMA_PATH
 from ecgssl.config.plan import NO_PRETEXT, PRETEXT_WORKFLOW_KEYS, Plan, parse_unit
 from ecgssl.config.validate import check_config, check_unique_keys
-from ecgssl.data.datasets import entry, open_reader
+from ecgssl.data.datasets import entry, open_reader, reader_options
 from ecgssl.util.imports import code_digest
 from ecgssl.util.seeds import stable_seed
 
@@ -44,17 +44,28 @@ def dataset_cfg(dataset):
 def dataset_root(dataset):
     """Folder the reader reads: the raw download, or the synthetic copy."""
     cfg = dataset_cfg(dataset)
-    if cfg["source"] == "raw":
+    if cfg["source"] in ("raw", "recordings"):
         return cfg["path"]
     return f"resources/synthetic/{dataset}"
 
 
+def dataset_reader(dataset):
+    """The reader options (for a synthetic recordings dataset, those of its copy)."""
+    return reader_options(dataset, dataset_cfg(dataset))
+
+
 def dataset_inputs(wildcards):
-    """The raw files of a dataset (so touching one reruns its store), or the synthetic copy."""
+    """The raw files of a dataset (so touching one reruns its store), or the synthetic copy.
+
+    For a recordings dataset: every recording file with its companions (WFDB signal
+    and annotation files, BrainVision data), the manifest and the label tables.
+    """
     cfg = dataset_cfg(wildcards.dataset)
     if cfg["source"] == "synthetic":
         return [f"resources/synthetic/{wildcards.dataset}"]
-    reader = open_reader(wildcards.dataset, Path(cfg["path"]), cfg.get("reader", {}))
+    reader = open_reader(
+        wildcards.dataset, Path(cfg["path"]), dataset_reader(wildcards.dataset)
+    )
     return [str(p) for p in reader.files()]
 
 

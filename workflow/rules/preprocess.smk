@@ -45,7 +45,7 @@ rule window_dataset:
     params:
         code=reader_code,
         root=lambda wc: dataset_root(wc.dataset),
-        reader=lambda wc: dataset_cfg(wc.dataset).get("reader", {}),
+        reader=lambda wc: dataset_reader(wc.dataset),
         preprocess=config["preprocess"],
     script:
         "../scripts/window_dataset.py"

@@ -106,18 +106,25 @@ def check_config(config: dict[str, Any]) -> None:
     Raises
     ------
     ConfigError
-        Naming the key: a raw dataset without a ``path`` or whose path does not exist,
-        labels or pretext datasets that are not configured datasets, a binary scheme
-        without a threshold, a leave-dataset-out scope with one pretext dataset.
+        Naming the key: a raw or recordings dataset without a ``path`` or whose
+        path does not exist, labels or pretext datasets that are not configured
+        datasets, labels of a recordings dataset that are not its declared label
+        columns, a binary scheme without a threshold, a leave-dataset-out scope
+        with one pretext dataset.
     """
+    from ecgssl.data.datasets import is_recordings, reader_options
+
     datasets = config.get("datasets", {})
     for name, ds in datasets.items():
         key = f"datasets.{name}.path"
-        if ds.get("source") != "raw":
+        source = ds.get("source")
+        if source not in ("raw", "recordings"):
             continue
         path = ds.get("path")
         if not path:
-            raise ConfigError(f"{key}: required when datasets.{name}.source is 'raw'")
+            raise ConfigError(
+                f"{key}: required when datasets.{name}.source is {source!r}"
+            )
         if not Path(path).is_dir():
             raise ConfigError(f"{key}: folder {path!r} does not exist")
 
@@ -127,6 +134,15 @@ def check_config(config: dict[str, Any]) -> None:
     for name, labels in config.get("labels", {}).items():
         if name not in datasets:
             raise ConfigError(f"labels.{name}: {name!r} is not under datasets")
+        if is_recordings(name):
+            options = reader_options(name, datasets[name])
+            declared = list((options.get("labels") or {}).get("columns") or [])
+            for label in labels:
+                if label not in declared:
+                    raise ConfigError(
+                        f"labels.{name}.{label}: not a label column of the dataset "
+                        f"(datasets.{name}.reader.labels.columns: {declared or 'none'})"
+                    )
         for label, spec in labels.items():
             if "binary" in spec.get("schemes", []) and spec.get("threshold") is None:
                 raise ConfigError(
