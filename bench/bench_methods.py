@@ -11,12 +11,13 @@ the defaults of the backbone on 2560-sample windows, in fp32 and, where
 with bf16), in bf16.
 
 Figures per pair and precision: ``signals_per_s`` (the signals the encoder sees:
-7 per window for transformation recognition, 2 views for contrastive, 1 for masked
-reconstruction) and ``flop_efficiency`` = ``3 * flops_per_signal * signals/s /
+7 per window for transformation recognition, 2 views for contrastive, 1 for the
+masked methods) and ``flop_efficiency`` = ``3 * flops_per_signal * signals/s /
 gemm rate`` (forward plus a backward of twice its cost, against the fp32 matmul
-rate of :func:`bench.gemm_gflops`). For masked reconstruction the encoder sees
+rate of :func:`bench.gemm_gflops`). For the masked methods the encoder sees
 only the visible quarter of the patches, so that nominal efficiency overstates what
-ran (it counts the full window) and leaves out the decoder; heads are left out for
+ran (it counts the full window) and leaves out the decoder (and, for latent
+prediction, the target encoder's forward pass); heads are left out for
 every method. ``counted_efficiency`` uses instead the FLOPs that
 :class:`torch.utils.flop_counter.FlopCounterMode` counts in one whole training
 step (forward and backward, heads, projection or decoder included) per window.
@@ -50,6 +51,7 @@ SIGNALS_PER_WINDOW = {
     "transformation_recognition": 7,
     "contrastive": 2,
     "masked_reconstruction": 1,
+    "latent_prediction": 1,
 }
 
 

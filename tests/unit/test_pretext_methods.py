@@ -34,6 +34,7 @@ BACKBONE_PARAMS = {
 METHOD_PARAMS = {
     "contrastive": {"hidden": 16, "out": 8, "temperature": 0.2},
     "masked_reconstruction": {"decoder_dim": 16, "decoder_heads": 2},
+    "latent_prediction": {"decoder_dim": 16, "decoder_heads": 2, "momentum": 0.9},
     "transformation_recognition": {},
 }
 #: (method, backbone) pairs exercised by the loop tests.
@@ -41,6 +42,7 @@ PAIRS = [
     ("contrastive", "paper_cnn"),
     ("contrastive", "resnet1d18"),
     ("masked_reconstruction", "patch_transformer"),
+    ("latent_prediction", "patch_transformer"),
     ("transformation_recognition", "resnet1d18"),
     ("transformation_recognition", "patch_transformer"),
 ]
@@ -96,6 +98,7 @@ def test_registry():
         "transformation_recognition",
         "contrastive",
         "masked_reconstruction",
+        "latent_prediction",
     }
     assert set(HEADS) == set(METHODS)
     for name, cls in METHODS.items():
@@ -114,6 +117,15 @@ def test_config_defaults_are_the_paper_method():
     ("d", "match"),
     [
         ({"method": "masked_reconstruction"}, "patch tokens"),
+        ({"method": "latent_prediction", "backbone": "resnet1d18"}, "patch tokens"),
+        (
+            {
+                "method": "latent_prediction",
+                "backbone": "patch_transformer",
+                "method_params": {"momentum": 1.5},
+            },
+            "momentum",
+        ),
         ({"method": "jepa"}, "method"),
         ({"backbone": "resnet1d18", "encoder": {"filters": [8, 8, 8]}}, "encoder"),
         ({"backbone": "resnet1d18", "backbone_params": {"depth": 2}}, "unknown"),
@@ -212,6 +224,8 @@ def test_pretrain_is_deterministic_and_scored(method, backbone):
         assert 0.0 <= row["val_top1"] <= 1.0
     if method == "masked_reconstruction":
         assert row["val_r2"] <= 1.0
+    if method == "latent_prediction":
+        assert -1.0 <= row["val_cosine"] <= 1.0
     assert (runs[0].val_scores is None) == (method != "transformation_recognition")
 
 
@@ -221,7 +235,11 @@ class _Interrupt(Exception):
 
 @pytest.mark.parametrize(
     ("method", "backbone"),
-    [("contrastive", "resnet1d18"), ("masked_reconstruction", "patch_transformer")],
+    [
+        ("contrastive", "resnet1d18"),
+        ("masked_reconstruction", "patch_transformer"),
+        ("latent_prediction", "patch_transformer"),  # the EMA target resumes too
+    ],
 )
 def test_resume_equals_uninterrupted_run(tmp_path, method, backbone):
     cfg = _config(method, backbone, epochs=2)
@@ -243,6 +261,33 @@ def test_resume_equals_uninterrupted_run(tmp_path, method, backbone):
     assert _untimed(full.history) == _untimed(resumed.history)
 
 
+def test_latent_target_is_a_moving_average_without_gradient():
+    cfg = _config("latent_prediction", "patch_transformer")
+    encoder = build_backbone(
+        "patch_transformer", cfg.backbone_arguments(),
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    m = METHODS["latent_prediction"].build(
+        encoder, cfg, generator=torch.Generator().manual_seed(1),
+        device=torch.device("cpu"), precision="fp32",
+    )  # fmt: skip
+    optimizer = torch.optim.Adam(m.model.parameters(), lr=1e-2)
+    x = torch.from_numpy(_data(4)[0])
+    gens = {"augment": torch.Generator().manual_seed(2)}
+    m.step(x, gens, None)
+    assert all(p.grad is None for p in m.model.target.parameters())
+    for t, e in zip(m.model.target.parameters(), m.model.encoder.parameters(),
+                    strict=True):  # fmt: skip
+        torch.testing.assert_close(t, e)  # the first update leaves it equal
+    optimizer.step()
+    before = [p.clone() for p in m.model.target.parameters()]
+    online = [p.detach().clone() for p in m.model.encoder.parameters()]
+    optimizer.zero_grad()
+    m.step(x, gens, None)
+    for t, b, o in zip(m.model.target.parameters(), before, online, strict=True):
+        torch.testing.assert_close(t, 0.9 * b + 0.1 * o)
+
+
 def test_checkpoint_of_another_method_is_not_reused(tmp_path):
     ckpt = tmp_path / "pretext.pt"
     _train(_config("contrastive", "resnet1d18", epochs=1), log=QUIET,
@@ -253,7 +298,7 @@ def test_checkpoint_of_another_method_is_not_reused(tmp_path):
     assert not any("resuming" in line for line in lines)
 
 
-@pytest.mark.parametrize(("method", "backbone"), PAIRS[1:3])
+@pytest.mark.parametrize(("method", "backbone"), PAIRS[1:4])
 def test_bf16_pretraining_runs(method, backbone):
     result = _train(_config(method, backbone, epochs=1), log=QUIET, precision="bf16")
     assert result.precision == "bf16"
@@ -261,27 +306,29 @@ def test_bf16_pretraining_runs(method, backbone):
     assert all(p.dtype == torch.float32 for p in result.encoder.parameters())
 
 
-def test_masked_micro_batches_give_the_one_pass_gradient():
-    cfg = _config("masked_reconstruction", "patch_transformer")
+@pytest.mark.parametrize("method", ["masked_reconstruction", "latent_prediction"])
+def test_masked_micro_batches_give_the_one_pass_gradient(method):
+    cfg = _config(method, "patch_transformer")
     grads = []
     for micro in (None, 3):
         encoder = build_backbone(
             "patch_transformer", cfg.backbone_arguments(),
             generator=torch.Generator().manual_seed(0),
         )  # fmt: skip
-        m = METHODS["masked_reconstruction"].build(
+        m = METHODS[method].build(
             encoder, cfg, generator=torch.Generator().manual_seed(1),
             device=torch.device("cpu"), precision="fp32",
         )  # fmt: skip
         x = torch.from_numpy(_data(8)[0])
         loss = m.step(x, {"augment": torch.Generator().manual_seed(2)}, micro)
-        grads.append((loss, [p.grad.clone() for p in m.model.parameters()]))
+        trained = [p for p in m.model.parameters() if p.requires_grad]
+        grads.append((loss, [p.grad.clone() for p in trained]))
     torch.testing.assert_close(grads[0][0], grads[1][0])
     for a, b in zip(grads[0][1], grads[1][1], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize(("method", "backbone"), PAIRS[1:3])
+@pytest.mark.parametrize(("method", "backbone"), PAIRS[1:4])
 def test_model_file_feeds_downstream_features(tmp_path, method, backbone):
     result = _train(_config(method, backbone, epochs=1), log=QUIET)
     path = tmp_path / "encoder.pt"

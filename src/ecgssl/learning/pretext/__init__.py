@@ -6,6 +6,8 @@
   views (crops and the six transformations) with a projection head.
 - :mod:`~ecgssl.learning.pretext.masked_reconstruction`: ST-MEM-style masked patch
   modelling (needs the ``patch_transformer`` backbone).
+- :mod:`~ecgssl.learning.pretext.latent_prediction`: ECG-JEPA-style prediction of
+  the masked patches' embeddings from an EMA target encoder (``patch_transformer``).
 
 Every method is a class with
 
@@ -32,6 +34,10 @@ from typing import Any
 from torch import nn
 
 from ecgssl.learning.pretext.contrastive import Contrastive, ProjectionHead
+from ecgssl.learning.pretext.latent_prediction import (
+    LatentPrediction,
+    LatentPredictor,
+)
 from ecgssl.learning.pretext.masked_reconstruction import (
     MaskedReconstruction,
     PatchDecoder,
@@ -47,12 +53,13 @@ __all__ = ["HEADS", "METHODS", "check_method", "check_method_params"]
 #: Registry: name -> method class.
 METHODS: dict[str, type] = {
     cls.name: cls for cls in (TransformationRecognition, Contrastive,
-                              MaskedReconstruction)
+                              MaskedReconstruction, LatentPrediction)
 }  # fmt: skip
 
 #: The pretraining-only module of each method (what model files store as heads).
 HEADS: dict[str, type[nn.Module]] = {
-    cls.method: cls for cls in (PretextHeads, ProjectionHead, PatchDecoder)
+    cls.method: cls
+    for cls in (PretextHeads, ProjectionHead, PatchDecoder, LatentPredictor)
 }
 
 

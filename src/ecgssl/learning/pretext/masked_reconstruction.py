@@ -234,13 +234,13 @@ class MaskedReconstruction:
         self.device = device
         self.precision = precision
 
-    @staticmethod
-    def unsupported(backbone: type) -> str | None:
+    @classmethod
+    def unsupported(cls, backbone: type) -> str | None:
         """Why the method cannot train ``backbone`` (None if it can)."""
         if getattr(backbone, "tokens", False):
             return None
         return (
-            f"method masked_reconstruction needs a backbone with patch tokens "
+            f"method {cls.name} needs a backbone with patch tokens "
             f"(patch_transformer), not {getattr(backbone, 'name', backbone)}"
         )
 
