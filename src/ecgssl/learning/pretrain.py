@@ -162,10 +162,13 @@ class PretextConfig:
                 f"encoder holds paper_cnn's parameters; for backbone {self.backbone} "
                 "set backbone_params instead"
             )
-        self.backbone_params = check_backbone_params(
-            self.backbone, self.backbone_params, what="backbone_params"
+        self.backbone_params = validate_type(
+            self.backbone_params, Mapping, "backbone_params"
         )
-        check_backbone_params(self.backbone, self.backbone_arguments())
+        check_backbone_params(  # for paper_cnn: merged over encoder
+            self.backbone, self.backbone_arguments(), what="backbone_params"
+        )
+        self.backbone_params = dict(self.backbone_params)
         check_method(self.method, BACKBONES[self.backbone])
         self.method_params = check_method_params(self.method, self.method_params)
 
