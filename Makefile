@@ -8,7 +8,7 @@ CORES ?= all
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run smoke test test-unit test-workflow test-cluster lint report clean bench reference-ecg
+.PHONY: install run smoke test test-unit test-workflow test-cluster lint report clean bench bench-run reference-ecg
 
 install: $(STAMP)
 
@@ -59,8 +59,12 @@ test-cluster:
 	VENV_BIN=$(abspath $(CLUSTER_VENV))/bin bash tests/slurm/cluster_test.sh
 
 # Speed and memory figures: results/bench/bench.json plus a table (a few minutes).
+# make bench-run first to add the default run's time, per-stage breakdown and
+# fine-tune job overhead (a clean run in a scratch copy, ~10-15 minutes on 2 cores).
 bench: install
 	$(BIN)/python bench/bench.py
+bench-run: install
+	$(BIN)/python bench/make_run.py --cores $(if $(filter all,$(CORES)),$(shell nproc),$(CORES))
 
 report: install
 	$(BIN)/snakemake --cores 1 --configfile config.yaml --report results/report.html

@@ -30,7 +30,7 @@ from bench_methods import methods as methods_bench
 
 from ecgssl.data.store import WindowStoreWriter, ecg_memmap, read_windows
 from ecgssl.learning.backbones.paper_cnn import PaperCNN
-from ecgssl.learning.device import set_threads
+from ecgssl.learning.device import cpu_info, set_threads
 from ecgssl.learning.modelfile import save_encoder
 from ecgssl.learning.pretext.transformation_recognition import (
     TASK_WEIGHTS,
@@ -40,13 +40,18 @@ from ecgssl.learning.pretext.transformation_recognition import (
 )
 from ecgssl.learning.pretrain import load_batch
 from ecgssl.learning.transforms import TransformParams, make_pretext_batch
-from ecgssl.stages.pretext import PRETEXT_CPU_MICRO_BATCH as MICRO
+from ecgssl.learning.tuning import pretext_micro_batch
 
 REPO = Path(__file__).resolve().parents[1]
 LENGTH = 2560  # 10 s at 256 Hz
 BATCH = 128  # windows per pretext step (x 7 signals)
 TARGETS = {
     "pretext_flop_efficiency": ">= 0.8",
+    "pretext_bf16_speedup": ">= 2.5 (bf16 engine) / auto = fp32 (none)",
+    "pretext_bf16_flop_efficiency": ">= 0.6 (bf16 engine)",
+    "features_bf16_speedup": ">= 2 (bf16 engine)",
+    "finetune_job_overhead_s": "<= 0.5",
+    "make_run_seconds": "<= 900",
     "transforms_windows_per_s": ">= 20000",
     "preprocess_realtime_factor.reader_excluded": ">= 10000",
     "features_gemm_fraction": ">= 0.9",
@@ -68,12 +73,12 @@ def _times(fn: Callable[[], Any], runs: int, warmup: int = 1) -> list[float]:
     return out
 
 
-def gemm_gflops(runs: int) -> dict[str, Any]:
-    """fp32 2048x2048 matmul rate in GFLOP/s (the reference limit)."""
+def gemm_gflops(runs: int, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
+    """2048x2048 matmul rate in GFLOP/s (the reference limit), fp32 or bf16."""
     n = 2048
     gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen)
-    b = torch.randn(n, n, generator=gen)
+    a = torch.randn(n, n, generator=gen).to(dtype)
+    b = torch.randn(n, n, generator=gen).to(dtype)
     rates = [2 * n**3 / t / 1e9 for t in _times(lambda: a @ b, runs)]
     return {"median": statistics.median(rates), "runs": rates}
 
@@ -102,13 +107,22 @@ def write_store(path: Path, n_windows: int, *, n_subjects: int = 10) -> Path:
 
 
 def train_steps(
-    windows: Any, n_steps: int, *, seed: int = 0, micro_batch: int | None = MICRO
+    windows: Any,
+    n_steps: int,
+    *,
+    seed: int = 0,
+    micro_batch: int | None = None,
+    precision: str = "fp32",
 ) -> list[float]:
     """Seconds of each full pretext step, as ``pretrain`` runs it.
 
     Random sorted batch of rows read from ``windows`` (a memmap), the six
-    transformations on the fly, forward, loss with L2, backward, Adam step.
+    transformations on the fly, forward, loss with L2, backward, Adam step, in
+    ``precision``. ``micro_batch`` None: the size the pipeline's cached probe picks
+    for that precision (:func:`ecgssl.learning.tuning.pretext_micro_batch`).
     """
+    if micro_batch is None:
+        micro_batch = pretext_micro_batch(precision)
     device = torch.device("cpu")
     gen = torch.Generator().manual_seed(seed)
     model = PretextNet(PaperCNN(generator=gen), PretextHeads(generator=gen))
@@ -125,7 +139,7 @@ def train_steps(
         signals, targets = make_pretext_batch(x, params, gen)
         optimizer.zero_grad(set_to_none=True)
         loss = forward_backward(
-            model, signals, targets, weights, 1e-4, gen, micro_batch, device
+            model, signals, targets, weights, 1e-4, gen, micro_batch, device, precision
         )
         optimizer.step()
         float(loss.detach())
@@ -133,17 +147,29 @@ def train_steps(
     return out
 
 
-def pretext(tmp: Path, steps: int, gemm: float) -> dict[str, Any]:
-    """Signals per second of full training steps and FLOP efficiency."""
-    store = write_store(tmp / "pretext.parquet", 4 * BATCH)
-    windows = ecg_memmap([store], tmp / "pretext.npy")
-    times = train_steps(windows, steps + 1)[1:]  # the first step warms up
+def pretext(
+    tmp: Path, steps: int, gemm: float, precision: str = "fp32"
+) -> dict[str, Any]:
+    """Signals per second of full training steps and FLOP efficiency.
+
+    ``gemm``: the GEMM rate of the same precision (GFLOP/s). Keys of a bf16 run end
+    in ``_bf16``.
+    """
+    store = tmp / "pretext.parquet"
+    if not store.exists():
+        write_store(store, 4 * BATCH)
+    windows = ecg_memmap([store], tmp / f"pretext-{precision}.npy")
+    micro = pretext_micro_batch(precision)
+    # the first step warms up
+    times = train_steps(windows, steps + 1, micro_batch=micro, precision=precision)[1:]
     signals = [7 * BATCH / t for t in times]
     flops = 3 * PaperCNN().flops_per_signal(LENGTH)
     rate = statistics.median(signals)
+    end = "" if precision == "fp32" else f"_{precision}"
     return {
-        "pretext_signals_per_s": {"median": rate, "runs": signals},
-        "pretext_flop_efficiency": rate * flops / (gemm * 1e9),
+        f"pretext_signals_per_s{end}": {"median": rate, "runs": signals},
+        f"pretext{end}_flop_efficiency": rate * flops / (gemm * 1e9),
+        f"pretext{end}_micro_batch": micro,
         "fwd_bwd_flops_per_signal": flops,
     }
 
@@ -204,24 +230,34 @@ def preprocess(tmp: Path, runs: int) -> dict[str, Any]:
     return result
 
 
-def features(tmp: Path, runs: int, gemm: float) -> dict[str, Any]:
-    """Windows per second of ``ecgssl features`` (features_stage) on a store."""
+def features(
+    tmp: Path, runs: int, gemm: float, precision: str = "fp32"
+) -> dict[str, Any]:
+    """Windows per second of ``ecgssl features`` (features_stage) on a store.
+
+    ``gemm``: the GEMM rate of the same precision. Keys of a bf16 run end in
+    ``_bf16``.
+    """
     from ecgssl.stages.features import features_stage
 
-    store = write_store(tmp / "features.parquet", 1024)
+    store = tmp / "features.parquet"
     model = tmp / "encoder.pt"
-    save_encoder(model, PaperCNN(generator=torch.Generator().manual_seed(0)))
+    if not store.exists():
+        write_store(store, 1024)
+        save_encoder(model, PaperCNN(generator=torch.Generator().manual_seed(0)))
     rates = []
-    for _ in range(runs):
+    for _ in range(runs + 1):  # the first run warms up
         t0 = time.perf_counter()
-        features_stage(model, store, tmp / "f.npy", device="cpu")
+        features_stage(model, store, tmp / "f.npy", device="cpu", precision=precision)
         rates.append(1024 / (time.perf_counter() - t0))
+    rates = rates[1:]
     rate = statistics.median(rates)
     limit = gemm * 1e9 / PaperCNN().flops_per_signal(LENGTH)
+    end = "" if precision == "fp32" else f"_{precision}"
     return {
-        "features_signals_per_s": {"median": rate, "runs": rates},
-        "features_gemm_limited_per_s": limit,
-        "features_gemm_fraction": rate / limit,
+        f"features_signals_per_s{end}": {"median": rate, "runs": rates},
+        f"features_gemm_limited_per_s{end}": limit,
+        f"features_gemm_fraction{end}": rate / limit,
     }
 
 
@@ -331,6 +367,8 @@ def _fmt(value: Any) -> str:
         value = value.get("median")
     if value is None:
         return "n/a"
+    if isinstance(value, (str, bool)):
+        return str(value)[:40]
     return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
 
 
@@ -353,16 +391,20 @@ def main() -> None:
 
     runs = 3 if args.quick else 5
     steps = 2 if args.quick else 5
+    cpu = cpu_info()
     res: dict[str, Any] = {
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
+            "cpu_model": cpu["model"],
+            "cpu_flags": cpu["flags"],
             "cpus": os.cpu_count(),
             "threads": args.threads,
             "torch": torch.__version__,
             "numpy": np.__version__,
             "load_average_start": os.getloadavg(),
         },
+        "cpu_bf16_native": cpu["bf16_native"],
         "noop_seconds": None,  # not measured (needs a finished full run)
     }
     with tempfile.TemporaryDirectory() as name:
@@ -380,9 +422,24 @@ def main() -> None:
         res["gemm_gflops"] = gemm
         print(f"gemm {gemm['median']:.0f} GFLOP/s", flush=True)
         res.update(pretext(tmp, steps, gemm["median"]))
+        if cpu["bf16_native"]:  # bf16 without the engine is emulated: not measured
+            gemm16 = gemm_gflops(runs, torch.bfloat16)
+            res["gemm_gflops_bf16"] = gemm16
+            print(f"gemm bf16 {gemm16['median']:.0f} GFLOP/s", flush=True)
+            res.update(pretext(tmp, steps, gemm16["median"], "bf16"))
+            res["pretext_bf16_speedup"] = (
+                res["pretext_signals_per_s_bf16"]["median"]
+                / res["pretext_signals_per_s"]["median"]
+            )
         res["transforms_windows_per_s"] = transforms(5 * runs)
         res["preprocess_realtime_factor"] = preprocess(tmp, max(2, runs // 2))
         res.update(features(tmp, max(2, runs // 2), gemm["median"]))
+        if cpu["bf16_native"]:
+            res.update(features(tmp, max(2, runs // 2), gemm16["median"], "bf16"))
+            res["features_bf16_speedup"] = (
+                res["features_signals_per_s_bf16"]["median"]
+                / res["features_signals_per_s"]["median"]
+            )
         # every pretext method x backbone (bench/bench_methods.py)
         res["methods"] = methods_bench(
             steps=2 if args.quick else 3, batch=16, gemm_gflops=gemm["median"],
@@ -393,11 +450,32 @@ def main() -> None:
     res["targets"] = TARGETS
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    run = args.out.with_name("make_run.json")  # bench/make_run.py's figures
+    if run.exists():
+        made = json.loads(run.read_text())
+        for key in ("make_run_seconds", "finetune_job_overhead_s", "stages"):
+            res[key] = made.get(key)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
     rows = [
+        ("cpu", cpu["model"], "", ""),
+        ("cpu_bf16_native", cpu["bf16_native"], "", ""),
         ("gemm_gflops", res["gemm_gflops"], "GFLOP/s", ""),
+        ("gemm_gflops_bf16", res.get("gemm_gflops_bf16"), "GFLOP/s", ""),
         ("pretext_signals_per_s", res["pretext_signals_per_s"], "signals/s", ""),
         ("pretext_flop_efficiency", res["pretext_flop_efficiency"], "", ""),
+        (
+            "pretext_signals_per_s_bf16",
+            res.get("pretext_signals_per_s_bf16"),
+            "signals/s",
+            "",
+        ),  # fmt: skip
+        (
+            "pretext_bf16_flop_efficiency",
+            res.get("pretext_bf16_flop_efficiency"),
+            "",
+            "",
+        ),  # fmt: skip
+        ("pretext_bf16_speedup", res.get("pretext_bf16_speedup"), "x", ""),
         ("transforms_windows_per_s", res["transforms_windows_per_s"], "windows/s", ""),
         (
             "preprocess_realtime_factor.reader_excluded",
@@ -413,13 +491,35 @@ def main() -> None:
         ),
         ("features_signals_per_s", res["features_signals_per_s"], "signals/s", ""),
         ("features_gemm_fraction", res["features_gemm_fraction"], "", ""),
+        (
+            "features_signals_per_s_bf16",
+            res.get("features_signals_per_s_bf16"),
+            "signals/s",
+            "",
+        ),  # fmt: skip
+        ("features_bf16_speedup", res.get("features_bf16_speedup"), "x", ""),
         ("pretext_peak_rss_mb", res["pretext_peak_rss_mb"], "MB", ""),
         ("store_build_peak_rss_mb", res["store_build_peak_rss_mb"], "MB", ""),
         ("dag_seconds", res["dag_seconds"], "s", ""),
         ("noop_seconds", None, "s", "not measured"),
+        (
+            "make_run_seconds",
+            res.get("make_run_seconds"),
+            "s",
+            "make bench-run",
+        ),  # fmt: skip
+        (
+            "finetune_job_overhead_s",
+            res.get("finetune_job_overhead_s"),
+            "s",
+            "make bench-run",
+        ),  # fmt: skip
     ]
     print(f"\n{'metric':44} {'value':>12} {'unit':12} target")
     for name, value, unit, note in rows:
+        if name == "cpu":
+            print(f"{name:44} {value}")
+            continue
         print(f"{name:44} {_fmt(value):>12} {unit:12} {TARGETS.get(name, note)}")
     for pair, entry in res["methods"]["pairs"].items():
         for precision in res["methods"]["precisions"]:

@@ -43,7 +43,7 @@ from ecgssl.learning.backbones import BACKBONES, build_backbone
 from ecgssl.learning.device import cpu_info, set_threads
 from ecgssl.learning.pretext import METHODS
 from ecgssl.learning.pretrain import PretextConfig
-from ecgssl.stages.pretext import PRETEXT_CPU_MICRO_BATCH
+from ecgssl.learning.tuning import DEFAULT_MICRO_BATCH
 
 LENGTH = 2560
 #: Signals the encoder sees per window, by method.
@@ -114,7 +114,7 @@ def step_seconds(
     optimizer = torch.optim.Adam(m.model.parameters(), lr=1e-3)
     generators = _generators(device)
     gen = torch.Generator().manual_seed(0)
-    micro = PRETEXT_CPU_MICRO_BATCH if device.type == "cpu" else None
+    micro = DEFAULT_MICRO_BATCH if device.type == "cpu" else None
     x = torch.randn(batch, LENGTH, generator=gen).to(device)
     out = []
     for _ in range(steps + 1):

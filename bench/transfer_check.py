@@ -37,7 +37,7 @@ from ecgssl.learning.device import set_threads
 from ecgssl.learning.pretext.transfer import real_ecg_scores, scores_table
 from ecgssl.learning.pretrain import PretextConfig, pretrain
 from ecgssl.learning.transforms import TASKS
-from ecgssl.stages.pretext import PRETEXT_CPU_MICRO_BATCH
+from ecgssl.learning.tuning import pretext_micro_batch
 from ecgssl.util.seeds import stable_seed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,7 +132,7 @@ def main() -> None:
             seed=seed,
             device=device,
             log=print,
-            micro_batch=PRETEXT_CPU_MICRO_BATCH if device.type == "cpu" else None,
+            micro_batch=pretext_micro_batch("fp32") if device.type == "cpu" else None,
         )
         t_train = time.perf_counter() - t0
     model = tr.PretextNet(result.encoder, result.heads)

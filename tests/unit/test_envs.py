@@ -209,6 +209,7 @@ class Rule:
     name: str
     conda: Path | None
     script: Path | None
+    benchmark: str | None = None
 
 
 def parse_rules() -> list[Rule]:
@@ -222,7 +223,15 @@ def parse_rules() -> list[Rule]:
             for key in ("conda", "script"):
                 found = re.search(rf"^    {key}:\n\s+\"([^\"]+)\"", body, re.M)
                 paths[key] = (smk.parent / found.group(1)).resolve() if found else None
-            rules.append(Rule(match.group(1), paths["conda"], paths["script"]))
+            bench = re.search(r"^    benchmark:\n\s+\"([^\"]+)\"", body, re.M)
+            rules.append(
+                Rule(
+                    match.group(1),
+                    paths["conda"],
+                    paths["script"],
+                    bench.group(1) if bench else None,
+                )
+            )
     return rules
 
 
@@ -270,6 +279,14 @@ def test_every_rule_with_code_names_an_existing_env(rule):
     assert rule.conda is not None, f"rule {rule.name} has no conda: directive"
     assert rule.conda.parent == ENVS, f"rule {rule.name}: env outside envs/"
     assert rule.conda.is_file(), f"rule {rule.name}: {rule.conda} does not exist"
+
+
+@pytest.mark.parametrize("rule", SCRIPT_RULES, ids=lambda r: r.name)
+def test_every_job_writes_a_benchmark_file(rule):
+    # the run's per-stage time breakdown (bench/make_run.py) reads them all
+    assert rule.benchmark is not None, f"rule {rule.name} has no benchmark: file"
+    assert rule.benchmark.startswith(f"benchmarks/{rule.name}/"), rule.benchmark
+    assert rule.benchmark.endswith(".tsv"), rule.benchmark
 
 
 @pytest.mark.parametrize("rule", SCRIPT_RULES, ids=lambda r: r.name)

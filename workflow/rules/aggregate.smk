@@ -58,6 +58,8 @@ rule aggregate_metrics:
         ),
     log:
         "logs/aggregate_metrics/aggregate_metrics.log",
+    benchmark:
+        "benchmarks/aggregate_metrics/aggregate_metrics.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1

@@ -11,6 +11,8 @@ rule assign_folds:
         "results/folds/{dataset}/{protocol}.tsv",
     log:
         "logs/assign_folds/{dataset}/{protocol}.log",
+    benchmark:
+        "benchmarks/assign_folds/{dataset}/{protocol}.tsv"
     priority: 60
     conda:
         "../../envs/torch.yaml"
@@ -33,6 +35,8 @@ rule check_label:
         "results/labels/{dataset}/{label}.json",
     log:
         "logs/check_label/{dataset}/{label}.log",
+    benchmark:
+        "benchmarks/check_label/{dataset}/{label}.tsv"
     # above every training rule: a configured label that the data cannot provide
     # stops the run (in seconds, naming dataset, label and reason) before training
     priority: 100

@@ -65,6 +65,8 @@ rule extract_features:
         "results/features/{pretext}/{unit}/{dataset}.npy",
     log:
         "logs/extract_features/{pretext}/{unit}/{dataset}.log",
+    benchmark:
+        "benchmarks/extract_features/{pretext}/{unit}/{dataset}.tsv"
     priority: 50
     conda:
         "../../envs/torch.yaml"

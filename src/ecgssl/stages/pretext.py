@@ -17,20 +17,12 @@ from ecgssl.learning.checkpoint import remove_checkpoint
 from ecgssl.learning.device import resolve_precision, select_device
 from ecgssl.learning.modelfile import save_pretext_model
 from ecgssl.learning.pretrain import PretextConfig, pretrain
+from ecgssl.learning.tuning import pretext_micro_batch
 from ecgssl.stages.provenance import versions, write_json
 from ecgssl.util.atomic import atomic_path
 from ecgssl.util.errors import DataFormatError
 
 log = logging.getLogger(__name__)
-
-
-#: Signals per forward/backward chunk of a CPU pretext step (of 7 x batch_size): the
-#: same gradient as one pass. Measured on a 2-core AVX-512 CPU (torch 2.13) with the
-#: long-kernel custom backward on: 32 -> ~120 signals/s, 64 -> ~115, 128 -> ~87,
-#: 224 -> ~75, one pass of 896 -> ~72 (each chunk's activations then fit in cache);
-#: peak RSS at 50k windows 5.2 GB in one pass, 1.6 GB at 128. GPUs take the batch
-#: in one go.
-PRETEXT_CPU_MICRO_BATCH = 32
 
 
 def training_rows(
@@ -88,6 +80,9 @@ def pretext_stage(
     cfg = PretextConfig.from_dict(config)
     dev = select_device(device)
     resolved = resolve_precision(precision, dev)
+    # CPU: forward/backward in chunks of the size a cached probe found fastest here
+    # (the same gradient as one pass); GPUs take the batch in one go
+    micro = pretext_micro_batch(resolved) if dev.type == "cpu" else None
     rows = training_rows(stores, folds, unit)
     subjects, seen = [], []
     for store, keep in zip(stores, rows, strict=True):
@@ -111,7 +106,7 @@ def pretext_stage(
             seed=seed,
             device=dev,
             checkpoint_path=checkpoint_path,
-            micro_batch=PRETEXT_CPU_MICRO_BATCH if dev.type == "cpu" else None,
+            micro_batch=micro,
             precision=resolved,
         )
         del x  # release the mapping before the directory is removed
@@ -124,7 +119,13 @@ def pretext_stage(
         {"store": str(store), "n_windows": int(len(keep))}
         for store, keep in zip(stores, rows, strict=True)
     ]
-    meta = {**result.meta(), "unit": unit, "inputs": inputs, "versions": versions(dev)}
+    meta = {
+        **result.meta(),
+        "micro_batch": micro,
+        "unit": unit,
+        "inputs": inputs,
+        "versions": versions(dev),
+    }
     save_pretext_model(model_path, result.encoder, result.heads, meta)
     with atomic_path(history_path) as tmp:
         pd.DataFrame(result.history).to_csv(
