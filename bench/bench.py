@@ -4,7 +4,8 @@
 
 Every figure is the median of several runs (all runs are kept in the JSON, so the
 noise is visible). Peak memory figures come from child processes (``ru_maxrss``).
-Nothing is asserted; the targets are printed next to the figures.
+Nothing is asserted; the targets are printed next to the figures. The pretext
+methods x backbones figures come from bench/bench_methods.py (entry ``methods``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_methods import methods as methods_bench
 
 from ecgssl.data.store import WindowStoreWriter, ecg_memmap, read_windows
 from ecgssl.learning.backbones.paper_cnn import PaperCNN
@@ -438,6 +440,11 @@ def main() -> None:
                 res["features_signals_per_s_bf16"]["median"]
                 / res["features_signals_per_s"]["median"]
             )
+        # every pretext method x backbone (bench/bench_methods.py)
+        res["methods"] = methods_bench(
+            steps=2 if args.quick else 3, batch=16, gemm_gflops=gemm["median"],
+            device=torch.device("cpu"),
+        )  # fmt: skip
         res["dag_seconds"] = dag_seconds(tmp, runs=3)
     res["machine"]["load_average_end"] = os.getloadavg()
     res["targets"] = TARGETS
@@ -514,6 +521,13 @@ def main() -> None:
             print(f"{name:44} {value}")
             continue
         print(f"{name:44} {_fmt(value):>12} {unit:12} {TARGETS.get(name, note)}")
+    for pair, entry in res["methods"]["pairs"].items():
+        for precision in res["methods"]["precisions"]:
+            fig = entry[precision]
+            print(
+                f"{pair + ' ' + precision:44} {_fmt(fig['signals_per_s']):>12} "
+                f"{'signals/s':12} efficiency {fig['flop_efficiency']:.3f}"
+            )
     print(f"\nwrote {args.out}")
 
 

@@ -372,7 +372,8 @@ def _parser() -> _Parser:
         )
 
     feats = sub.add_parser(
-        "features", help="128 frozen encoder features per 10-s window (.npy)"
+        "features",
+        help="frozen encoder features per 10-s window (.npy; 128 for the paper's CNN)",
     )
     common(feats)
     feats.add_argument(

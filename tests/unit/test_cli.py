@@ -422,3 +422,30 @@ def test_console_script(files, tmp_path) -> None:
     assert done.stderr == ""
     assert json.loads(done.stdout)["n_windows"] == 4
     assert np.load(out).shape == (4, 8)
+
+
+@pytest.mark.parametrize(
+    ("backbone", "params"),
+    [
+        ("resnet1d18", {"widths": [4, 8], "kernels": [7, 3], "blocks": 1}),
+        ("patch_transformer", {"patch": 64, "dim": 8, "depth": 1, "heads": 2}),
+    ],
+)
+def test_features_and_check_of_other_backbones_and_methods(
+    files, tmp_path, capsys, backbone, params
+) -> None:
+    from ecgssl.learning.backbones import build_backbone
+    from ecgssl.learning.pretext.contrastive import ProjectionHead
+
+    g = torch.Generator().manual_seed(2)
+    encoder = build_backbone(backbone, params, generator=g)
+    heads = ProjectionHead(n_features=encoder.n_features, hidden=4, out=4, generator=g)
+    model = tmp_path / "model.pt"
+    save_pretext_model(model, encoder, heads, {"method": "contrastive"})
+    out = tmp_path / "f.npy"
+    code, stdout, stderr = _run(capsys, _features_argv(model, files["ecg"], out))
+    assert code == 0, stderr
+    assert json.loads(stdout)["n_features"] == encoder.n_features
+    assert np.load(out).shape[1] == encoder.n_features
+    # its heads are not the paper's: pretext-check says so in one line
+    _assert_error(*_run(capsys, _check_argv(model, files["ecg"])), "contrastive")

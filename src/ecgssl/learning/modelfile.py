@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from ecgssl.learning.backbones import BACKBONES
 from ecgssl.learning.checkpoint import atomic_torch_save
-from ecgssl.learning.pretext.transformation_recognition import PretextHeads
-from ecgssl.util.checks import validate_type
+from ecgssl.learning.pretext import HEADS
+from ecgssl.util.checks import check_option, validate_type
 from ecgssl.util.errors import DataFormatError
 
 __all__ = [
@@ -50,16 +50,17 @@ def _check_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
 def save_pretext_model(
     path: str | Path,
     encoder: nn.Module,
-    heads: PretextHeads | None,
+    heads: nn.Module | None,
     meta: Mapping[str, Any] | None = None,
 ) -> None:
     """Write the encoder (and optionally the pretext heads) to one file, atomically.
 
     The file is a plain dict ``{"format": "ecgssl-encoder-v1", "backbone": name,
-    "encoder": state_dict, "heads": state_dict or None, "config": {"encoder": kwargs,
-    "heads": kwargs or None}, "meta": meta}`` that loads with
-    ``torch.load(..., weights_only=True)``; files without ``"backbone"`` hold the
-    paper's network.
+    "method": name or None, "encoder": state_dict, "heads": state_dict or None,
+    "config": {"encoder": kwargs, "heads": kwargs or None}, "meta": meta}`` that
+    loads with ``torch.load(..., weights_only=True)``; files without ``"backbone"``
+    hold the paper's network, files with heads but without ``"method"`` the paper's
+    heads.
 
     Parameters
     ----------
@@ -67,8 +68,10 @@ def save_pretext_model(
         Destination.
     encoder : nn.Module
         The trained encoder, a registered backbone (:mod:`ecgssl.learning.backbones`).
-    heads : PretextHeads or None
-        The pretext heads, or None to store only the encoder.
+    heads : nn.Module or None
+        The pretraining-only module of a method (a class of
+        :data:`ecgssl.learning.pretext.HEADS`: the paper's heads, a projection
+        head, a masked-patch decoder), or None to store only the encoder.
     meta : dict or None
         Provenance (JSON-serialisable values only).
     """
@@ -77,11 +80,15 @@ def save_pretext_model(
             f"encoder must be a registered backbone ({', '.join(BACKBONES)}), got "
             f"{type(encoder).__name__}"
         )
-    if heads is not None:
-        validate_type(heads, PretextHeads, "heads")
+    if heads is not None and not isinstance(heads, tuple(HEADS.values())):
+        raise TypeError(
+            f"heads must be the heads of a registered method ({', '.join(HEADS)}), "
+            f"got {type(heads).__name__}"
+        )
     obj = {
         "format": FORMAT,
         "backbone": encoder.name,
+        "method": None if heads is None else heads.method,
         "encoder": _cpu_state(encoder),
         "heads": None if heads is None else _cpu_state(heads),
         "config": {
@@ -188,8 +195,10 @@ def load_encoder(path: str | Path, map_location: Any = "cpu") -> nn.Module:
 
 
 def load_pretext_model(
-    path: str | Path, map_location: Any = "cpu"
-) -> tuple[nn.Module, PretextHeads, dict[str, Any]]:
+    path: str | Path,
+    map_location: Any = "cpu",
+    method: str = "transformation_recognition",
+) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
     """Rebuild the encoder and heads written by :func:`save_pretext_model`.
 
     Parameters
@@ -198,20 +207,26 @@ def load_pretext_model(
         Model file (must include the heads).
     map_location : str or torch.device
         Where to put the weights.
+    method : str
+        The pretext method whose heads the caller needs (a key of
+        :data:`ecgssl.learning.pretext.HEADS`); a file of another method is
+        refused.
 
     Returns
     -------
     encoder : nn.Module
-    heads : PretextHeads
-        Both in eval mode.
+    heads : nn.Module
+        Both in eval mode (``PretextHeads`` for the paper's method).
     meta : dict
         The stored provenance.
 
     Raises
     ------
     ecgssl.util.errors.DataFormatError
-        As :func:`load_encoder`, or if the file holds no heads.
+        As :func:`load_encoder`, or if the file holds no heads or those of
+        another method.
     """
+    check_option(method, HEADS, "method")
     obj = _read(path, map_location)
     encoder = _build(
         path, _backbone_class(path, obj), obj["config"].get("encoder"),
@@ -219,8 +234,15 @@ def load_pretext_model(
     )  # fmt: skip
     if obj.get("heads") is None:
         raise DataFormatError(path, "heads", "the file holds no pretext heads")
+    stored = obj.get("method") or "transformation_recognition"
+    if stored != method:
+        raise DataFormatError(
+            path,
+            "method",
+            f"the file holds the heads of pretext method {stored!r}, not {method!r}",
+        )
     heads = _build(
-        path, PretextHeads, obj["config"].get("heads"), obj["heads"], "heads"
+        path, HEADS[stored], obj["config"].get("heads"), obj["heads"], "heads"
     )
     meta = obj.get("meta") or {}
     return encoder.to(map_location), heads.to(map_location), dict(meta)

@@ -1,9 +1,12 @@
-"""Pretext training: teach the encoder the transformation-recognition task.
+"""Pretext training: teach a backbone a self-supervised pretext task.
 
 :func:`pretrain` holds out a share of subjects for validation, then runs
 :func:`ecgssl.learning.training.fit` with one epoch being a shuffled pass over the
-training windows in batches of ``batch_size`` windows (each giving seven signals,
-see :mod:`ecgssl.learning.pretext.transformation_recognition`).
+training windows in batches of ``batch_size`` windows. The method
+(:data:`ecgssl.learning.pretext.METHODS`, by default the paper's transformation
+recognition, each window giving seven signals) and the backbone
+(:data:`ecgssl.learning.backbones.BACKBONES`, by default the paper's CNN) are
+chosen by name in the :class:`PretextConfig`.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ from numpy.typing import ArrayLike
 from ecgssl.config.defaults import defaults
 from ecgssl.config.plan import PRETEXT_WORKFLOW_KEYS
 from ecgssl.evaluation.folds import split_subjects
-from ecgssl.learning.backbones import build_backbone, check_backbone_params
+from ecgssl.learning.backbones import (
+    BACKBONES,
+    build_backbone,
+    check_backbone_params,
+)
+from ecgssl.learning.pretext import METHODS, check_method, check_method_params
 from ecgssl.learning.pretext.transformation_recognition import (
-    PretextHeads,
     Scores,
     TransformationRecognition,
 )
@@ -82,7 +89,18 @@ class PretextConfig:
         Transformation parameters (a dict is converted).
     encoder : dict
         Arguments of the paper's network (:class:`PaperCNN`): ``filters``,
-        ``kernels``, ``pool``, ``pool_stride``, ``negative_slope``.
+        ``kernels``, ``pool``, ``pool_stride``, ``negative_slope``. Used only with
+        ``backbone="paper_cnn"``; with another backbone it must keep its defaults.
+    method : str
+        Pretext method, a key of :data:`ecgssl.learning.pretext.METHODS`.
+    backbone : str
+        Network trained, a key of :data:`ecgssl.learning.backbones.BACKBONES`.
+    backbone_params : dict
+        Constructor arguments of the backbone ({}: its defaults); for
+        ``paper_cnn`` they override ``encoder``.
+    method_params : dict
+        The method's own settings (its ``PARAMS``; {}: its defaults). The
+        paper's method takes none (it uses ``dropout``, ``task_weights``).
     """
 
     epochs: int = _DEFAULTS["epochs"]
@@ -96,6 +114,14 @@ class PretextConfig:
     val_fraction: float = _DEFAULTS["val_fraction"]
     transforms: TransformParams = field(default_factory=TransformParams)
     encoder: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULTS["encoder"]))
+    method: str = _DEFAULTS["method"]
+    backbone: str = _DEFAULTS["backbone"]
+    backbone_params: dict[str, Any] = field(
+        default_factory=lambda: dict(_DEFAULTS["backbone_params"])
+    )
+    method_params: dict[str, Any] = field(
+        default_factory=lambda: dict(_DEFAULTS["method_params"])
+    )
 
     def __post_init__(self) -> None:
         """Convert and validate the values."""
@@ -125,6 +151,32 @@ class PretextConfig:
             check_number(w, "task_weights", minimum=0.0) for w in weights
         )
         self.encoder = check_backbone_params("paper_cnn", self.encoder, what="encoder")
+        check_option(self.method, METHODS, "method")
+        check_option(self.backbone, BACKBONES, "backbone")
+        if (
+            self.backbone != "paper_cnn"
+            and build_backbone("paper_cnn", self.encoder).config
+            != build_backbone("paper_cnn").config
+        ):
+            raise ValueError(
+                f"encoder holds paper_cnn's parameters; for backbone {self.backbone} "
+                "set backbone_params instead"
+            )
+        self.backbone_params = validate_type(
+            self.backbone_params, Mapping, "backbone_params"
+        )
+        check_backbone_params(  # for paper_cnn: merged over encoder
+            self.backbone, self.backbone_arguments(), what="backbone_params"
+        )
+        self.backbone_params = dict(self.backbone_params)
+        check_method(self.method, BACKBONES[self.backbone])
+        self.method_params = check_method_params(self.method, self.method_params)
+
+    def backbone_arguments(self) -> dict[str, Any]:
+        """Constructor arguments of the backbone (``encoder`` merged for paper_cnn)."""
+        if self.backbone == "paper_cnn":
+            return {**self.encoder, **self.backbone_params}
+        return dict(self.backbone_params)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PretextConfig:
@@ -168,17 +220,20 @@ class PretrainResult:
     ----------
     encoder : nn.Module
         Trained encoder (CPU, eval mode).
-    heads : PretextHeads
-        Trained heads (CPU, eval mode).
+    heads : nn.Module
+        Trained pretraining-only part of the method (CPU, eval mode): the paper's
+        seven heads, the projection head, the masked-patch decoder.
     history : list of dict
         One row per epoch: ``epoch`` (from 1), ``steps`` (cumulative optimizer
         steps), ``train_loss`` (mean objective incl. the L2 term),
         ``windows_per_s`` (training windows per second of training), the
-        validation scores (:meth:`Scores.as_row` with prefix ``val_``: loss,
-        per-task accuracy and balanced accuracy, top-1; None without validation
-        subjects), ``lr`` (after the epoch) and ``seconds``.
+        validation columns of the method (``val_...``; for the paper's method
+        :meth:`Scores.as_row`: loss, per-task accuracy and balanced accuracy,
+        top-1; None without validation subjects), ``lr`` (after the epoch) and
+        ``seconds``.
     val_scores : Scores or None
-        The last epoch's validation scores.
+        The last epoch's validation scores of the paper's method (None for the
+        other methods: see ``history``).
     seed : int
     device : str
     precision : str
@@ -189,7 +244,7 @@ class PretrainResult:
     """
 
     encoder: torch.nn.Module
-    heads: PretextHeads
+    heads: torch.nn.Module
     history: list[dict[str, Any]]
     val_scores: Scores | None
     seed: int
@@ -225,8 +280,9 @@ class PretrainResult:
         scores = self.val_scores
         return {
             "stage": "pretext",
-            "method": "transformation_recognition",
-            "backbone": "paper_cnn",
+            "method": self.config.method,
+            "backbone": self.config.backbone,
+            "backbone_config": dict(self.encoder.config),
             "seed": self.seed,
             "device": self.device,
             "precision": self.precision,
@@ -244,6 +300,11 @@ class PretrainResult:
             "val_top1": None if scores is None else scores.top1,
             "not_learned": None if scores is None else scores.not_learned(),
             "epochs_trained": len(self.history),
+            "validation": {
+                k: v for k, v in self.history[-1].items() if k.startswith("val_")
+            }
+            if self.history
+            else {},
         }
 
 
@@ -278,7 +339,7 @@ def pretrain(
     micro_batch: int | None = None,
     precision: str = "fp32",
 ) -> PretrainResult:
-    """Train the encoder and the seven heads on the transformation-recognition task.
+    """Train a backbone on a pretext task (by default the paper's, with its CNN).
 
     Validation is on a held-out share of subjects (see
     :func:`ecgssl.evaluation.folds.split_subjects`); none of their windows is
@@ -308,9 +369,11 @@ def pretrain(
     log_every : int
         Emit a progress line every this many steps (besides one per epoch).
     micro_batch : int or None
-        If set, each step's ``7 * batch_size`` signals go through forward and
-        backward this many at a time, with gradients accumulated: the same loss and
-        gradient as one pass at a fraction of the activation memory. None: one pass.
+        If set, each step's signals (``7 * batch_size`` for the paper's method) go
+        through forward and backward this many at a time, with gradients
+        accumulated: the same loss and gradient as one pass at a fraction of the
+        activation memory. None: one pass. The contrastive method, whose loss
+        couples the whole batch, ignores it.
     precision : {"fp32", "bf16"}
         Arithmetic of the forward and backward passes (a resolved precision, see
         :func:`ecgssl.learning.device.resolve_precision`); weights, optimiser
@@ -336,11 +399,12 @@ def pretrain(
         return torch.Generator(device=where).manual_seed(stable_seed(seed, name))
 
     init = gen("init")
-    encoder = build_backbone("paper_cnn", config.encoder, generator=init)
-    encoder.flops_per_signal(windows.shape[1])  # raises if the windows are too short
-    method = TransformationRecognition(
-        encoder, dropout=config.dropout, task_weights=config.task_weights,
-        l2=config.l2, transforms=config.transforms, generator=init, device=device,
+    encoder = build_backbone(
+        config.backbone, config.backbone_arguments(), generator=init
+    )
+    encoder.flops_per_signal(windows.shape[1])  # raises if the windows don't fit
+    method = METHODS[config.method].build(
+        encoder, config, generator=init, device=device,
         precision=check_option(precision, ("fp32", "bf16"), "precision"),
     )  # fmt: skip
     optimizer = torch.optim.Adam(method.model.parameters(), lr=config.lr)
@@ -353,7 +417,8 @@ def pretrain(
         "dropout": gen("dropout", device),
     }
     emit(
-        f"pretext: {split.describe()}, {windows.shape[1]} samples, "
+        f"pretext {config.method} on {config.backbone}: {split.describe()}, "
+        f"{windows.shape[1]} samples, "
         f"{math.ceil(len(split.train) / config.batch_size)} steps/epoch, "
         f"device {device}, {precision}"
     )
@@ -395,7 +460,9 @@ def pretrain(
         encoder=model.encoder,
         heads=model.heads,
         history=outcome.history,
-        val_scores=Scores.from_row(outcome.history[-1], "val_"),
+        val_scores=Scores.from_row(outcome.history[-1], "val_")
+        if isinstance(method, TransformationRecognition)
+        else None,
         seed=seed,
         device=str(device),
         precision=precision,
@@ -457,7 +524,7 @@ def _batches(
 class _Epochs:
     """One training epoch: a shuffled pass over the training windows in batches."""
 
-    method: TransformationRecognition
+    method: Any  # a pretext method (see ecgssl.learning.pretext)
     windows: Any
     train: np.ndarray
     config: PretextConfig

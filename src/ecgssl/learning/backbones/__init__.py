@@ -9,7 +9,11 @@ Every backbone is an ``nn.Module`` with
   ``(batch, n_features)``;
 - ``flops_per_signal(length)``: forward FLOPs of one window (for the benchmarks).
 
-Adding one means a module here and an entry in :data:`BACKBONES`.
+Adding one means a module here and an entry in :data:`BACKBONES`. Registered:
+``paper_cnn`` (the paper's network), ``resnet1d18`` (Weimann & Conrad's 1-D
+pre-activation ResNet-18), ``patch_transformer`` (a single-lead ST-MEM-style patch
+transformer; ``tokens = True`` marks it as usable by the masked methods). See
+docs/methods.md.
 """
 
 from __future__ import annotations
@@ -21,12 +25,16 @@ import torch
 from torch import nn
 
 from ecgssl.learning.backbones.paper_cnn import PaperCNN
+from ecgssl.learning.backbones.patch_transformer import PatchTransformer
+from ecgssl.learning.backbones.resnet1d import ResNet1d18
 from ecgssl.util.checks import check_keys, check_option
 
 __all__ = ["BACKBONES", "build_backbone", "check_backbone_params"]
 
 #: Registry: name -> backbone class.
-BACKBONES: dict[str, type[nn.Module]] = {PaperCNN.name: PaperCNN}
+BACKBONES: dict[str, type[nn.Module]] = {
+    cls.name: cls for cls in (PaperCNN, ResNet1d18, PatchTransformer)
+}
 
 
 def build_backbone(

@@ -31,7 +31,12 @@ from ecgssl.learning.layers import (
     kernel_l2,
 )
 from ecgssl.learning.transforms import TASKS, TransformParams, make_pretext_batch
-from ecgssl.util.checks import check_int, check_number, check_probability
+from ecgssl.util.checks import (
+    check_int,
+    check_keys,
+    check_number,
+    check_probability,
+)
 
 __all__ = [
     "LEARNED_BALANCED_ACCURACY",
@@ -92,6 +97,8 @@ class PretextHeads(nn.Module):
         Source of the initial weights (Glorot uniform, zero biases); None means a
         CPU generator seeded with 0.
     """
+
+    method = "transformation_recognition"
 
     def __init__(
         self,
@@ -420,6 +427,9 @@ class TransformationRecognition:
     """
 
     name = "transformation_recognition"
+    #: method_params: none (the method's settings are the pretext section's own
+    #: ``dropout``, ``task_weights``, ``l2`` and ``transforms``).
+    PARAMS: dict[str, Any] = {}
 
     def __init__(
         self,
@@ -445,6 +455,29 @@ class TransformationRecognition:
         self.transforms = transforms
         self.device = device
         self.precision = precision
+
+    @staticmethod
+    def unsupported(backbone: type) -> str | None:
+        """Why the method cannot train ``backbone``: never (any backbone works)."""
+        return None
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Validate ``method_params``: this method takes none."""
+        return check_keys(params, cls.PARAMS, "method_params")
+
+    @classmethod
+    def build(
+        cls, encoder: nn.Module, config: Any, *, generator: torch.Generator,
+        device: torch.device, precision: str,
+    ) -> TransformationRecognition:  # fmt: skip
+        """Build from a :class:`ecgssl.learning.pretrain.PretextConfig`."""
+        cls.check_params(config.method_params)
+        return cls(
+            encoder, dropout=config.dropout, task_weights=config.task_weights,
+            l2=config.l2, transforms=config.transforms, generator=generator,
+            device=device, precision=precision,
+        )  # fmt: skip
 
     def step(
         self,
