@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ecgssl.data.store import ecg_memmap, read_windows
+from ecgssl.evaluation.folds import subsample_per_subject
 from ecgssl.learning.checkpoint import remove_checkpoint
 from ecgssl.learning.device import resolve_precision, select_device
 from ecgssl.learning.modelfile import save_pretext_model
@@ -20,6 +21,7 @@ from ecgssl.learning.pretrain import PretextConfig, pretrain
 from ecgssl.stages.provenance import versions, write_json
 from ecgssl.util.atomic import atomic_path
 from ecgssl.util.errors import DataFormatError
+from ecgssl.util.seeds import stable_seed
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +36,48 @@ PRETEXT_CPU_MICRO_BATCH = 32
 
 
 def training_rows(
-    stores: Sequence[Path], folds: Sequence[Path], unit: dict[str, Any]
+    stores: Sequence[Path],
+    folds: Sequence[Path],
+    unit: dict[str, Any],
+    *,
+    fraction: float = 1.0,
+    seed: int = 0,
 ) -> list[np.ndarray]:
     """Per store, the rows an encoder unit may be pretrained on.
 
     A ``train_folds`` unit (``unit["fold"]`` = k) keeps the windows outside test
     fold k of each store's folds table (``folds[i]`` belongs to ``stores[i]``); the
     other scopes keep every row (their stores are already the ones they may see).
+    With ``fraction`` < 1 each subject of each store keeps that share of its allowed
+    rows (at least one), drawn with
+    :func:`ecgssl.evaluation.folds.subsample_per_subject` from a seed derived from
+    ``seed`` and the store's file name (the pretraining-data fraction).
 
     Raises
     ------
     ecgssl.util.errors.DataFormatError
         If a folds table does not cover its store row for row.
     """
-    n_rows = [len(read_windows(store, columns=["subject"])) for store in stores]
+    subjects = [
+        read_windows(store, columns=["subject"]).subject.to_numpy().astype(str)
+        for store in stores
+    ]
+    allowed = _scope_rows(stores, folds, unit, [s.size for s in subjects])
+    if fraction == 1.0:
+        return allowed
+    return [
+        subsample_per_subject(rows, own[rows], fraction, stable_seed(seed, store.name))
+        for store, rows, own in zip(map(Path, stores), allowed, subjects, strict=True)
+    ]
+
+
+def _scope_rows(
+    stores: Sequence[Path],
+    folds: Sequence[Path],
+    unit: dict[str, Any],
+    n_rows: Sequence[int],
+) -> list[np.ndarray]:
+    """Per store, the rows the unit's scope allows."""
     if unit["scope"] != "train_folds":
         return [np.arange(n) for n in n_rows]
     if len(folds) != len(stores):
@@ -79,16 +109,22 @@ def pretext_stage(
     device: str,
     precision: str = "auto",
     checkpoint_path: Path | None = None,
+    pretrain_fraction: float = 1.0,
+    fraction_seed: int = 0,
 ) -> None:
     """Pretrain one encoder unit on the windows its scope allows.
 
     ``windows_path`` gets the provenance of every window the encoder saw (dataset,
     row, subject, and whether it was a training or a validation window).
+    ``pretrain_fraction`` < 1 trains on that share of them, drawn per subject with
+    ``fraction_seed`` (:func:`training_rows`).
     """
     cfg = PretextConfig.from_dict(config)
     dev = select_device(device)
     resolved = resolve_precision(precision, dev)
-    rows = training_rows(stores, folds, unit)
+    rows = training_rows(
+        stores, folds, unit, fraction=pretrain_fraction, seed=fraction_seed
+    )
     subjects, seen = [], []
     for store, keep in zip(stores, rows, strict=True):
         df = read_windows(store, columns=["dataset", "subject"]).iloc[keep]
@@ -124,7 +160,9 @@ def pretext_stage(
         {"store": str(store), "n_windows": int(len(keep))}
         for store, keep in zip(stores, rows, strict=True)
     ]
-    meta = {**result.meta(), "unit": unit, "inputs": inputs, "versions": versions(dev)}
+    meta = {**result.meta(), "unit": unit, "inputs": inputs,
+            "pretrain_fraction": float(pretrain_fraction),
+            "versions": versions(dev)}  # fmt: skip
     save_pretext_model(model_path, result.encoder, result.heads, meta)
     with atomic_path(history_path) as tmp:
         pd.DataFrame(result.history).to_csv(
