@@ -4,13 +4,17 @@
 #   resources/synthetic/{dataset}/            synthetic copy in the native raw format
 #   results/windows/{dataset}.parquet         Parquet window store (one row per window)
 #   results/qc/{dataset}.tsv                  per-recording QC counts (dropped windows)
-#   results/pretext/{pretext}/encoder.pt      pretrained encoder + heads (+ .json, history.tsv)
-#   results/features/{pretext}/{dataset}.npy  frozen features, row-aligned with the store
-#   results/folds/{dataset}/{label}/{protocol}.tsv            test fold per labelled window
-#   results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/fold{fold}/
-#       metrics.json, predictions.parquet     one classifier per fold
-#   results/tables/{summary,folds}.tsv, results/tables/paper_comparison.md
-#   results/plots/*.png
+#   results/folds/{dataset}/{protocol}.tsv    test fold of every window
+#   results/labels/{dataset}/{label}.json     labelled-window count of a label
+#   results/pretext/{pretext}/{unit}/         encoder.pt (+ .json, history.tsv,
+#       windows.parquet, real_ecg.tsv); {unit} = <protocol>-fold<k>, fold<k>,
+#       without-<dataset> or all, by the configuration's scope
+#   results/features/{pretext}/{unit}/{dataset}.npy   frozen features, row-aligned
+#   results/hrv/{dataset}.parquet             HRV indices per window
+#   results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/{pretext}/
+#       frac{fraction}/rep{repeat}/fold{fold}/metrics.json, predictions.parquet
+#   results/clustering/...                    k-means of frozen features (optional)
+#   results/tables/*.tsv, *.md, config.json; results/plots/*.png
 # Logs mirror outputs as logs/{rule}/{wildcards}.log, benchmarks as
 # benchmarks/{rule}/{wildcards}.tsv.
 from snakemake.utils import min_version
@@ -18,7 +22,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# config.yaml unless --configfile names others: a config such as configs/paper.yaml
+# replaces the default instead of being merged into it (Snakemake would otherwise keep
+# every key of config.yaml that the other file lacks, e.g. a dataset or a protocol)
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -109,3 +109,21 @@ def test_workflow_refuses_a_wrong_type_naming_the_key(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "seed" in out
     assert "'seven' is not of type 'integer'" in out
+
+
+def test_a_configfile_replaces_the_default_config(tmp_path):
+    """--configfile other.yaml is not merged into config.yaml: none of its keys stay."""
+    two = {"datasets": {"dreamer": {"source": "synthetic"},
+                        "wesad": {"source": "synthetic"}}}  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(two))
+    one = tmp_path / "other.yaml"
+    one.write_text(yaml.safe_dump({"datasets": {"wesad": {"source": "synthetic"}}}))
+    proc = run_snakemake(tmp_path, "--dry-run", configfiles=(one,))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "results/windows/wesad.parquet" in out
+    assert "dreamer" not in out
+    # without --configfile, config.yaml is the config
+    proc = run_snakemake(tmp_path, "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "results/windows/dreamer.parquet" in proc.stdout + proc.stderr

@@ -123,6 +123,21 @@ def test_pretext_parameter_reruns_pretext_and_what_follows(done):
     )
 
 
+def test_added_pretext_configuration_runs_only_its_jobs(done):
+    # the one configuration becomes one of two named ones (same name, no override):
+    # its results stay; only the new configuration's encoders and jobs run
+    config = _changed()
+    config["pretext"]["configs"] = {"default": {}, "longer": {"epochs": 2}}
+    jobs = _scheduled(done, config)
+    assert jobs == Counter(
+        pretrain_encoder=UNITS,
+        real_ecg_check=UNITS,
+        extract_features=UNITS * 2,
+        finetune_classifier=3 * FOLDS,  # ssl_frozen on the new configuration
+        aggregate_metrics=1,
+    )
+
+
 def test_filter_cutoff_reruns_everything_from_the_stores(done):
     jobs = _scheduled(done, _changed(preprocess__filter__l_freq=0.5))
     assert jobs == Counter(

@@ -5,6 +5,7 @@
 # cheap: with a cluster executor it runs where Snakemake runs, not as a queued job
 localrules:
     aggregate_metrics,
+    clustering_table,
 
 
 rule aggregate_metrics:
@@ -56,6 +57,22 @@ rule aggregate_metrics:
             caption="../report/label_fractions.rst",
             category="Plots",
         ),
+        compare=report(
+            "results/tables/compare.tsv",
+            caption="../report/compare.rst",
+            category="Results",
+        ),
+        compare_md="results/tables/compare.md",
+        compare_plot=report(
+            "results/plots/compare.png",
+            caption="../report/compare.rst",
+            category="Plots",
+        ),
+        pretrain_fraction_plot=report(
+            "results/plots/pretrain_fractions.png",
+            caption="../report/pretrain_fractions.rst",
+            category="Plots",
+        ),
     log:
         "logs/aggregate_metrics/aggregate_metrics.log",
     benchmark:
@@ -71,5 +88,31 @@ rule aggregate_metrics:
         evaluation=config["evaluation"],
         seed=stable_seed(config["seed"], "aggregate"),
         config=config,
+        pretexts=PLAN.pretexts,
     script:
         "../scripts/aggregate_metrics.py"
+
+
+rule clustering_table:
+    input:
+        clustering_targets(),
+    output:
+        report(
+            "results/tables/clustering.tsv",
+            caption="../report/clustering.rst",
+            category="Results",
+        ),
+    log:
+        "logs/clustering_table/clustering_table.log",
+    benchmark:
+        "benchmarks/clustering_table/clustering_table.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=script_code("clustering_table"),
+    script:
+        "../scripts/clustering_table.py"

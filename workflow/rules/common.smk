@@ -1,10 +1,17 @@
 # Helpers, target lists and wildcard constraints. No rules here.
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from ecgssl.config.defaults import SCHEMA_PATH
-from ecgssl.config.plan import NO_PRETEXT, PRETEXT_WORKFLOW_KEYS, Plan, parse_unit
+from ecgssl.config.plan import (
+    FEATURE_METHODS,
+    NO_PRETEXT,
+    Plan,
+    format_fraction,
+    parse_unit,
+)
 from ecgssl.config.validate import check_config, check_unique_keys
 from ecgssl.data.datasets import entry, open_reader, reader_options
 from ecgssl.util.imports import code_digest
@@ -89,14 +96,14 @@ def window_targets():
 
 # ---- learning half -------------------------------------------------------------
 PLAN = Plan(config)
-PRETEXT = config["pretext"]
+PRETEXT = PLAN.pretext  # the shared settings (every configuration's, unless overridden)
 FINETUNE = config["finetune"]
 LABELS = config.get("labels", {})
 LABEL_NAMES = sorted({label for labels in LABELS.values() for label in labels})
 
 
 wildcard_constraints:
-    pretext=f"{PLAN.pretext_name}|{NO_PRETEXT}",
+    pretext="|".join(re.escape(n) for n in [*PLAN.pretext_names, NO_PRETEXT]),
     unit=r"all|\w+?-fold\d+|fold\d+|without-\w+",
     label="|".join(LABEL_NAMES) or "none",
     scheme="multiclass|binary",
@@ -107,15 +114,32 @@ wildcard_constraints:
     fold=r"\d+",
 
 
-def pretext_params():
-    """The training hyperparameters (what reruns pretext training when changed)."""
-    return {k: v for k, v in PRETEXT.items() if k not in PRETEXT_WORKFLOW_KEYS}
+def pretext_settings(wildcards):
+    """Full settings of the job's pretext configuration."""
+    return PLAN.settings(wildcards.pretext)
+
+
+def pretext_params(wildcards):
+    """The configuration's training settings (what reruns its training when changed):
+    every key but the workflow's, so a key the schema gains reaches training."""
+    return PLAN.training_params(wildcards.pretext)
+
+
+def pretrain_fraction(wildcards):
+    return float(PLAN.settings(wildcards.pretext).get("pretrain_fraction", 1.0))
+
+
+def pretrain_fraction_seed(wildcards):
+    """Seed of a unit's window subset: the same windows for every configuration
+    with the same share (so configurations compare on the same data)."""
+    fraction = format_fraction(pretrain_fraction(wildcards))
+    return stable_seed(config["seed"], "pretrain-fraction", wildcards.unit, fraction)
 
 
 def pretext_inputs(wildcards):
     """Stores (and, for a fold unit, their folds) of the datasets a unit may see."""
     spec = parse_unit(wildcards.unit)
-    datasets = PLAN.unit_datasets(wildcards.unit)
+    datasets = PLAN.unit_datasets(wildcards.unit, wildcards.pretext)
     inputs = {"stores": [f"results/windows/{d}.parquet" for d in datasets]}
     if spec["scope"] == "train_folds":
         inputs["folds"] = [
@@ -150,8 +174,11 @@ def finetune_inputs(wildcards):
         "folds": f"results/folds/{dataset}/{wildcards.protocol}.tsv",
         "label_check": f"results/labels/{dataset}/{wildcards.label}.json",
     }
-    unit = PLAN.unit(wildcards.protocol, int(wildcards.fold), dataset)
-    if method in ("ssl_frozen", "ssl_frozen_subject_norm"):
+    if wildcards.pretext != NO_PRETEXT:
+        unit = PLAN.unit(
+            wildcards.protocol, int(wildcards.fold), dataset, wildcards.pretext
+        )
+    if method in FEATURE_METHODS:
         inputs["features"] = (
             f"results/features/{wildcards.pretext}/{unit}/{dataset}.npy"
         )
@@ -174,9 +201,18 @@ def finetune_job(wildcards):
         "unit": (
             None
             if wildcards.pretext == NO_PRETEXT
-            else PLAN.unit(wildcards.protocol, int(wildcards.fold), wildcards.dataset)
+            else PLAN.unit(
+                wildcards.protocol,
+                int(wildcards.fold),
+                wildcards.dataset,
+                wildcards.pretext,
+            )
         ),
-        "scope": None if wildcards.pretext == NO_PRETEXT else PLAN.scope,
+        "scope": (
+            None
+            if wildcards.pretext == NO_PRETEXT
+            else PLAN.scope_of(wildcards.pretext)
+        ),
         "label_fraction": float(wildcards.fraction),
         "repeat": int(wildcards.repeat),
         "fold": int(wildcards.fold),
@@ -207,23 +243,71 @@ def method_settings(wildcards):
     return FINETUNE[name]
 
 
+def finetune_encoder_config(wildcards):
+    """Network settings of the job's configuration (the shared ones without one)."""
+    if wildcards.pretext == NO_PRETEXT:
+        return PRETEXT.get("encoder", {})
+    return PLAN.settings(wildcards.pretext).get("encoder", {})
+
+
 def pretext_sidecars():
     """Every encoder unit's provenance sidecar (its history next to it)."""
-    name = PLAN.pretext_name
-    return [f"results/pretext/{name}/{unit}/encoder.json" for unit in PLAN.units()]
+    return [
+        f"results/pretext/{name}/{unit}/encoder.json"
+        for name, unit in PLAN.encoder_units()
+    ]
 
 
 def pretext_real_ecg():
-    """Every encoder unit's real-ECG check (none when it is switched off)."""
-    if not PRETEXT["real_ecg_check"]["enabled"]:
+    """Every encoder unit's real-ECG check (none where it is switched off)."""
+    return [
+        f"results/pretext/{name}/{unit}/real_ecg.tsv"
+        for name, unit in PLAN.encoder_units()
+        if PLAN.settings(name)["real_ecg_check"]["enabled"]
+        # it scores the transformation heads: other methods' files have none
+        and PLAN.settings(name).get("method", "transformation_recognition")
+        == "transformation_recognition"
+    ]
+
+
+def real_ecg_repeats(wildcards):
+    return PLAN.settings(wildcards.pretext)["real_ecg_check"]["repeats"]
+
+
+CLUSTERING = config["evaluation"]["clustering"]
+
+
+def clustering_targets():
+    """Per configuration and labelled dataset, the clustering of its frozen features."""
+    if not CLUSTERING["enabled"]:
         return []
-    name = PLAN.pretext_name
-    return [f"results/pretext/{name}/{unit}/real_ecg.tsv" for unit in PLAN.units()]
+    return [
+        f"results/clustering/{name}/{dataset}.tsv"
+        for name in PLAN.pretext_names
+        for dataset in PLAN.clustering_datasets()
+    ]
+
+
+def clustering_inputs(wildcards):
+    return {
+        "store": f"results/windows/{wildcards.dataset}.parquet",
+        "folds": f"results/folds/{wildcards.dataset}/subject_kfold.tsv",
+        "features": PLAN.clustering_features(wildcards.pretext, wildcards.dataset),
+    }
+
+
+def clustering_units(wildcards):
+    """The encoder unit of each subject_kfold fold (in fold order)."""
+    n_folds = PLAN.protocols["subject_kfold"]
+    return [
+        PLAN.unit("subject_kfold", k, wildcards.dataset, wildcards.pretext)
+        for k in range(n_folds)
+    ]
 
 
 def result_targets():
     targets = [
-        f"results/pretext/{PLAN.pretext_name}/{u}/encoder.pt" for u in PLAN.units()
+        f"results/pretext/{name}/{u}/encoder.pt" for name, u in PLAN.encoder_units()
     ]
     targets += pretext_real_ecg()
     if LABELS and PLAN.methods and PLAN.protocols:
@@ -231,4 +315,6 @@ def result_targets():
             "results/tables/summary.tsv",
             "results/tables/paper_comparison.md",
         ]
+    if clustering_targets():
+        targets.append("results/tables/clustering.tsv")
     return targets

@@ -99,7 +99,7 @@ rule finetune_classifier:
         seed=finetune_seed,
         fraction_seed=fraction_seed,
         validation_fraction=FINETUNE["validation_fraction"],
-        encoder=PRETEXT.get("encoder", {}),
+        encoder=finetune_encoder_config,
         checkpoint="results/finetune/{dataset}/{label}/{scheme}/{protocol}/{method}/{pretext}/frac{fraction}/rep{repeat}/fold{fold}/checkpoint.pt",
     script:
         "../scripts/finetune_classifier.py"

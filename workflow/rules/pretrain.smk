@@ -24,11 +24,13 @@ rule pretrain_encoder:
         runtime=240,
     params:
         code=script_code("pretrain_encoder"),
-        config=pretext_params(),
+        config=pretext_params,
         unit=lambda wc: parse_unit(wc.unit),
-        device=PRETEXT["device"],
-        precision=PRETEXT["precision"],
+        device=lambda wc: pretext_settings(wc)["device"],
+        precision=lambda wc: pretext_settings(wc)["precision"],
         seed=unit_seed,
+        pretrain_fraction=pretrain_fraction,
+        fraction_seed=pretrain_fraction_seed,
         checkpoint="results/pretext/{pretext}/{unit}/checkpoint.pt",
     script:
         "../scripts/pretrain_encoder.py"
@@ -52,7 +54,7 @@ rule real_ecg_check:
     params:
         code=script_code("real_ecg_check"),
         seed=lambda wc: stable_seed(config["seed"], "real_ecg", wc.pretext, wc.unit),
-        repeats=PRETEXT["real_ecg_check"]["repeats"],
+        repeats=real_ecg_repeats,
     script:
         "../scripts/real_ecg_check.py"
 
@@ -76,7 +78,32 @@ rule extract_features:
         runtime=30,
     params:
         code=script_code("extract_features"),
-        device=PRETEXT["device"],
-        precision=PRETEXT["precision"],
+        device=lambda wc: pretext_settings(wc)["device"],
+        precision=lambda wc: pretext_settings(wc)["precision"],
     script:
         "../scripts/extract_features.py"
+
+
+rule cluster_features:
+    input:
+        unpack(clustering_inputs),
+    output:
+        "results/clustering/{pretext}/{dataset}.tsv",
+    log:
+        "logs/cluster_features/{pretext}/{dataset}.log",
+    benchmark:
+        "benchmarks/cluster_features/{pretext}/{dataset}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        code=script_code("cluster_features"),
+        units=clustering_units,
+        labels=lambda wc: LABELS[wc.dataset],
+        n_init=CLUSTERING["n_init"],
+        seed=lambda wc: stable_seed(config["seed"], "cluster", wc.pretext, wc.dataset),
+    script:
+        "../scripts/cluster_features.py"

@@ -20,6 +20,7 @@ def main() -> None:
         evaluation=snakemake.params.evaluation,
         seed=snakemake.params.seed,
         config=snakemake.params.config,
+        pretexts=snakemake.params.pretexts,
     )
 
 

@@ -28,6 +28,8 @@ def main() -> None:
         device=snakemake.params.device,
         precision=snakemake.params.precision,
         checkpoint_path=Path(snakemake.params.checkpoint),
+        pretrain_fraction=snakemake.params.pretrain_fraction,
+        fraction_seed=snakemake.params.fraction_seed,
     )
 
 

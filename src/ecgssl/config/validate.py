@@ -8,9 +8,11 @@ from typing import Any
 
 import yaml
 
+from ecgssl.config.defaults import schema
+from ecgssl.config.plan import PRETEXT_SET_KEYS, pretext_configs
 from ecgssl.util.errors import ConfigError
 
-__all__ = ["check_config", "check_unique_keys"]
+__all__ = ["check_config", "check_pretext_override", "check_unique_keys"]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -128,9 +130,6 @@ def check_config(config: dict[str, Any]) -> None:
         if not Path(path).is_dir():
             raise ConfigError(f"{key}: folder {path!r} does not exist")
 
-    for name in config.get("pretext", {}).get("datasets") or []:
-        if name not in datasets:
-            raise ConfigError(f"pretext.datasets: {name!r} is not under datasets")
     for name, labels in config.get("labels", {}).items():
         if name not in datasets:
             raise ConfigError(f"labels.{name}: {name!r} is not under datasets")
@@ -148,10 +147,65 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"labels.{name}.{label}.threshold: required by the binary scheme"
                 )
-    pretext = config.get("pretext", {})
-    pretext_datasets = pretext.get("datasets") or list(datasets)
-    if pretext.get("scope") == "leave_dataset_out" and len(pretext_datasets) < 2:
-        raise ConfigError(
-            "pretext.scope: leave_dataset_out needs at least two pretext datasets "
-            f"(got {pretext_datasets})"
-        )
+    _check_pretext(config.get("pretext", {}), list(datasets))
+
+
+def check_pretext_override(override: dict[str, Any], where: str) -> None:
+    """Check the overrides of one named pretext configuration against the schema.
+
+    Every key of the ``pretext`` block but ``name``, ``configs`` and ``sweep`` may be
+    overridden, with the type and range the schema gives it (no defaults are filled
+    in: what is not overridden is shared).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where`` and the offending key.
+    """
+    from jsonschema import Draft202012Validator
+
+    root = schema()
+    block = root["properties"]["pretext"]
+    properties = {
+        k: v for k, v in block["properties"].items() if k not in PRETEXT_SET_KEYS
+    }
+    validator = Draft202012Validator({
+        "$defs": root["$defs"], "type": "object", "additionalProperties": False,
+        "properties": properties,
+    })  # fmt: skip
+    errors = sorted(validator.iter_errors(override), key=lambda e: list(e.path))
+    if errors:
+        error = errors[0]
+        path = ".".join([where, *map(str, error.path)])
+        raise ConfigError(f"{path}: {error.message}")
+
+
+def _check_pretext(pretext: dict[str, Any], datasets: list[str]) -> None:
+    """Overrides, sweeps, names, datasets and scope of every pretext configuration."""
+    for name, override in (pretext.get("configs") or {}).items():
+        check_pretext_override(override or {}, f"pretext.configs.{name}")
+    for prefix, grid in (pretext.get("sweep") or {}).items():
+        for key, values in grid.items():
+            for value in values:
+                *parents, leaf = key.split(".")
+                nested: dict[str, Any] = {leaf: value}
+                for part in reversed(parents):
+                    nested = {part: nested}
+                check_pretext_override(nested, f"pretext.sweep.{prefix}.{key}")
+    configs = pretext_configs(pretext)
+    single = (
+        len(configs) == 1 and not pretext.get("configs") and not pretext.get("sweep")
+    )
+    for name, settings in configs.items():
+        which = "" if single else f" (configuration {name!r})"
+        for dataset in settings.get("datasets") or []:
+            if dataset not in datasets:
+                raise ConfigError(
+                    f"pretext.datasets{which}: {dataset!r} is not under datasets"
+                )
+        pretext_datasets = settings.get("datasets") or datasets
+        if settings.get("scope") == "leave_dataset_out" and len(pretext_datasets) < 2:
+            raise ConfigError(
+                f"pretext.scope{which}: leave_dataset_out needs at least two pretext "
+                f"datasets (got {pretext_datasets})"
+            )

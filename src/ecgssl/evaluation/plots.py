@@ -16,9 +16,11 @@ from ecgssl.util.errors import DataFormatError
 
 __all__ = [
     "plot_accuracy_by_method",
+    "plot_compare",
     "plot_confusion_matrices",
     "plot_label_fractions",
     "plot_pretext_history",
+    "plot_pretrain_fractions",
     "variant_name",
 ]
 
@@ -349,5 +351,133 @@ def plot_label_fractions(summary: pd.DataFrame, out_png: str | Path) -> None:
             ylim=(0.0, 1.02),
             title=" ".join(map(str, key)),
         )
+        ax.legend(fontsize="x-small")
+    _save(fig, out_png)
+
+
+def _compare_label(row: pd.Series) -> str:
+    """A comparison row's name: evaluation method @ pretext configuration."""
+    name = str(row["method"])
+    if row.get("pretext") not in ("none", None):
+        name += f" @{row['pretext']}"
+    if bool(row.get("transductive", False)):
+        name += " (transductive)"
+    return name
+
+
+def plot_compare(table: pd.DataFrame, out_png: str | Path) -> None:
+    """Accuracy of every pretext configuration x evaluation method, side by side.
+
+    One panel per dataset x label x scheme of the comparison table
+    (:func:`ecgssl.evaluation.compare.compare_table`, subject-wise folds): one
+    horizontal bar per row with its 95% interval over test subjects; the majority
+    baseline as a dashed line.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The comparison table.
+    out_png : path
+        Output figure (a note when the table is empty).
+    """
+    panels = list(table.groupby(["dataset", "label", "scheme"], sort=False))
+    cols = min(2, max(1, len(panels)))
+    n_rows = max(1, (len(panels) + cols - 1) // cols)
+    n_bars = max([len(part) for _, part in panels] or [1])
+    fig = Figure(
+        figsize=(6.5 * cols, max(2.5, 0.32 * n_bars + 1.2) * n_rows),
+        layout="constrained",
+    )
+    axes = fig.subplots(n_rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    if not panels:
+        axes[0, 0].text(0.5, 0.5, "no subject_kfold result to compare", ha="center")
+    colors = colormaps["tab10"]
+    for ax, (key, part) in zip(axes.flat, panels, strict=False):
+        ax.axis("on")
+        methods = list(dict.fromkeys(part["method"]))
+        y = np.arange(len(part))[::-1]
+        for pos, (_, row) in zip(y, part.iterrows(), strict=True):
+            low, high, mean = _bar(row)
+            ax.barh(pos, mean, xerr=[[low], [high]], capsize=2, height=0.7,
+                    color=colors(methods.index(row["method"]) % 10))  # fmt: skip
+        ax.axvline(float(part["majority_accuracy_mean"].mean()), color="black",
+                   linestyle="--", linewidth=1, label="majority")  # fmt: skip
+        ax.set_yticks(y, [_compare_label(r) for _, r in part.iterrows()],
+                      fontsize="x-small")  # fmt: skip
+        ax.set(xlim=(0.0, 1.02), xlabel="accuracy (subject_kfold)",
+               title=" ".join(map(str, key)))  # fmt: skip
+        ax.legend(fontsize="x-small", loc="lower right")
+    _save(fig, out_png)
+
+
+def plot_pretrain_fractions(
+    table: pd.DataFrame, out_png: str | Path, *, settings: Sequence[str] = ()
+) -> None:
+    """Downstream accuracy against the share of unlabelled windows pretrained on.
+
+    One panel per dataset x label x scheme of the comparison table (subject-wise
+    folds, all labels) whose configurations ran at more than one pretraining
+    fraction; one line per evaluation method x family of configurations that differ
+    only in ``pretrain_fraction`` (named by their other ``settings``), with its 95%
+    interval over test subjects as a band; the majority baseline dashed.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`ecgssl.evaluation.compare.compare_table`.
+    out_png : path
+        Output figure (a note when no configuration varied the fraction).
+    settings : sequence of str
+        Configuration columns of ``table`` that tell families apart (e.g. the
+        pretext method, the backbone, a swept key).
+    """
+    frame = table[table["pretext"] != "none"].copy() if len(table) else table
+    family_keys = [
+        c for c in ("pretext_method", "backbone", "scope", *settings)
+        if c in frame and c != "pretrain_fraction"
+    ]  # fmt: skip
+    keys = ["dataset", "label", "scheme"]
+    panels = [
+        (key, part) for key, part in frame.groupby(keys, sort=True)
+        if part["pretrain_fraction"].nunique() > 1
+    ] if len(frame) else []  # fmt: skip
+    cols = min(3, max(1, len(panels)))
+    n_rows = max(1, (len(panels) + cols - 1) // cols)
+    fig = Figure(figsize=(4.4 * cols, 3.5 * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    if not panels:
+        axes[0, 0].text(0.5, 0.5, "no configuration varied pretrain_fraction",
+                        ha="center")  # fmt: skip
+    for ax, (key, part) in zip(axes.flat, panels, strict=False):
+        ax.axis("on")
+        by = ["method", *family_keys]
+        lines = part.fillna({k: "" for k in by}).groupby(by, sort=True)
+        for k, (family, line) in enumerate(lines):
+            if line["pretrain_fraction"].nunique() < 2:
+                continue
+            line = line.sort_values("pretrain_fraction")
+            color = colormaps["tab10"](k % 10)
+            x = line["pretrain_fraction"]
+            named = dict(zip(by, family, strict=True))
+            label = ", ".join(
+                [str(named["method"])]
+                + [f"{c}={named[c]}" for c in family_keys
+                   if part[c].astype(str).nunique() > 1]
+            )  # fmt: skip
+            ax.plot(x, line["accuracy_mean"], marker="o", color=color, label=label)
+            if "accuracy_ci_low" in line:
+                ax.fill_between(x, line["accuracy_ci_low"], line["accuracy_ci_high"],
+                                color=color, alpha=0.15)  # fmt: skip
+        majority = part.groupby("pretrain_fraction")["majority_accuracy_mean"].mean()
+        ax.plot(majority.index, majority.to_numpy(), color="black", linestyle="--",
+                linewidth=1, label="majority")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set(xlabel="share of unlabelled windows pretrained on",
+               ylabel="accuracy (subject_kfold)", ylim=(0.0, 1.02),
+               title=" ".join(map(str, key)))  # fmt: skip
         ax.legend(fontsize="x-small")
     _save(fig, out_png)

@@ -39,7 +39,8 @@ __all__ = [
 
 #: Display order of the methods and protocols in tables and figures.
 METHOD_ORDER = (
-    "supervised", "hrv", "ssl_frozen", "ssl_finetune", "ssl_frozen_subject_norm",
+    "supervised", "hrv", "ssl_frozen", "ssl_finetune", "linear_probe", "knn_probe",
+    "ssl_frozen_subject_norm",
 )  # fmt: skip
 PROTOCOL_ORDER = ("window_kfold", "subject_kfold")
 

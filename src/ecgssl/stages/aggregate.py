@@ -10,13 +10,20 @@ from typing import Any
 
 import pandas as pd
 
+from ecgssl.evaluation.compare import (
+    compare_markdown,
+    compare_table,
+    pretext_columns,
+)
 from ecgssl.evaluation.metrics import METRIC_KEYS
 from ecgssl.evaluation.paper import paper_comparison
 from ecgssl.evaluation.plots import (
     plot_accuracy_by_method,
+    plot_compare,
     plot_confusion_matrices,
     plot_label_fractions,
     plot_pretext_history,
+    plot_pretrain_fractions,
 )
 from ecgssl.evaluation.tables import (
     GROUP_KEYS,
@@ -41,7 +48,7 @@ ALL_REFERENCES = "all"
 OUTPUTS = (
     "summary", "folds", "subjects", "comparisons", "pretext", "config",
     "paper_comparison", "pretext_plot", "accuracy_plot", "confusion_plot",
-    "fraction_plot",
+    "fraction_plot", "compare", "compare_md", "compare_plot", "pretrain_fraction_plot",
 )  # fmt: skip
 
 
@@ -85,6 +92,7 @@ def pretext_table(
             "pretext": Path(path).parent.parent.name,
             "unit": Path(path).parent.name,
             "scope": (meta.get("unit") or {}).get("scope"),
+            "pretrain_fraction": meta.get("pretrain_fraction", 1.0),
             "precision": meta.get("precision"),
             "epochs": meta.get("epochs_trained"),
             "n_train_windows": meta.get("n_train_windows"),
@@ -109,6 +117,7 @@ def aggregate_stage(
     seed: int,
     config: dict[str, Any] | None = None,
     real_ecg: Sequence[Path] = (),
+    pretexts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Result tables, the paper comparison and the figures of a finished run.
 
@@ -131,6 +140,9 @@ def aggregate_stage(
     real_ecg : sequence of Path
         Encoder units' ``real_ecg.tsv`` (next to their sidecars), for the pretext
         table.
+    pretexts : mapping or None
+        Name -> full settings of every pretext configuration, for the comparison
+        table's columns (None: only their names are known).
     """
     missing = sorted(set(OUTPUTS) - set(outputs))
     if missing:
@@ -158,6 +170,13 @@ def aggregate_stage(
         with atomic_path(outputs[name]) as tmp:
             table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     write_text_atomic(outputs["paper_comparison"], paper_comparison(summary))
+    if pretexts is None:
+        pretexts = {name: {} for name in df.pretext.unique() if name != "none"}
+    compared = compare_table(summary, pretexts)
+    with atomic_path(outputs["compare"]) as tmp:
+        compared.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+    settings = list(pretext_columns(pretexts).columns[4:])
+    write_text_atomic(outputs["compare_md"], compare_markdown(compared, settings))
     scheme = "multiclass" if (df.scheme == "multiclass").any() else df.scheme.iloc[0]
     histories = [(f"{Path(p).parent.name}", Path(p).with_name("history.tsv"))
                  for p in sidecars]  # fmt: skip
@@ -166,6 +185,11 @@ def aggregate_stage(
         (lambda p: plot_accuracy_by_method(summary, p), "accuracy_plot"),
         (lambda p: plot_confusion_matrices(df, p, scheme=scheme), "confusion_plot"),
         (lambda p: plot_label_fractions(summary, p), "fraction_plot"),
+        (lambda p: plot_compare(compared, p), "compare_plot"),
+        (
+            lambda p: plot_pretrain_fractions(compared, p, settings=settings),
+            "pretrain_fraction_plot",
+        ),
     ):
         with atomic_path(outputs[name]) as tmp:  # the temporary name keeps .png
             plot(tmp)

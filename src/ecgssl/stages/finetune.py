@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ecgssl.config.plan import TRANSDUCTIVE_METHODS
+from ecgssl.config.plan import FEATURE_METHODS, TRANSDUCTIVE_METHODS
 from ecgssl.data.labels import encode_labels
 from ecgssl.data.store import read_ecg, read_windows
 from ecgssl.evaluation.folds import subsample_per_subject, validation_split
@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 #: have passed since the last save: short epochs are cheaper to redo than to save.
 FINETUNE_CHECKPOINT_EVERY_S = 30.0
 
-#: Methods that train a head on frozen features.
-FEATURE_METHODS = ("ssl_frozen", "ssl_frozen_subject_norm")
+#: Methods that fit a scikit-learn classifier on frozen features, and which one.
+PROBES = {"linear_probe": "logistic_regression", "knn_probe": "knn"}
 
 
 @dataclass
@@ -136,13 +136,20 @@ def finetune_stage(
     )  # fmt: skip
     n_classes = len(class_names)
     t0 = time.perf_counter()
-    if method == "hrv":
+    if method == "hrv" or method in PROBES:
         dev, resolved, extra = None, None, {}
-        x = pd.read_parquet(hrv_path).to_numpy(dtype=np.float64)
+        if method == "hrv":
+            x = pd.read_parquet(hrv_path).to_numpy(dtype=np.float64)
+            settings = dict(train)
+        else:  # frozen features; standardised on the training rows by fit_predict
+            x = np.load(features_path, mmap_mode="r")
+            settings = {"classifier": PROBES[method], **train}
         fit = np.concatenate([rows.train, rows.val])  # no epochs to select
         y_pred, proba = fit_predict(
-            x[fit], y_all[fit], x[rows.test], n_classes=n_classes, seed=seed, **train
-        )
+            np.asarray(x[fit], dtype=np.float64), y_all[fit],
+            np.asarray(x[rows.test], dtype=np.float64), n_classes=n_classes,
+            seed=seed, **settings,
+        )  # fmt: skip
     else:
         dev = select_device(device)
         resolved = resolve_precision(precision, dev)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ecgssl.config.plan import FOLD_SCOPES
 from ecgssl.data.store import ecg_memmap, read_windows
+from ecgssl.evaluation.folds import subsample_per_subject
 from ecgssl.learning.checkpoint import remove_checkpoint
 from ecgssl.learning.device import resolve_precision, select_device
 from ecgssl.learning.modelfile import save_pretext_model
@@ -22,12 +23,18 @@ from ecgssl.learning.tuning import pretext_micro_batch
 from ecgssl.stages.provenance import versions, write_json
 from ecgssl.util.atomic import atomic_path
 from ecgssl.util.errors import DataFormatError
+from ecgssl.util.seeds import stable_seed
 
 log = logging.getLogger(__name__)
 
 
 def training_rows(
-    stores: Sequence[Path], folds: Sequence[Path], unit: dict[str, Any]
+    stores: Sequence[Path],
+    folds: Sequence[Path],
+    unit: dict[str, Any],
+    *,
+    fraction: float = 1.0,
+    seed: int = 0,
 ) -> list[np.ndarray]:
     """Per store, the rows an encoder unit may be pretrained on.
 
@@ -37,13 +44,36 @@ def training_rows(
     ``stores[i]``; one per protocol under ``joint_folds``, so a window in test fold
     k of any protocol is left out). The other scopes keep every row (their stores
     are already the ones they may see).
+    With ``fraction`` < 1 each subject of each store keeps that share of its allowed
+    rows (at least one), drawn with
+    :func:`ecgssl.evaluation.folds.subsample_per_subject` from a seed derived from
+    ``seed`` and the store's file name (the pretraining-data fraction).
 
     Raises
     ------
     ecgssl.util.errors.DataFormatError
         If a folds table does not cover its store row for row.
     """
-    n_rows = [len(read_windows(store, columns=["subject"])) for store in stores]
+    subjects = [
+        read_windows(store, columns=["subject"]).subject.to_numpy().astype(str)
+        for store in stores
+    ]
+    allowed = _scope_rows(stores, folds, unit, [s.size for s in subjects])
+    if fraction == 1.0:
+        return allowed
+    return [
+        subsample_per_subject(rows, own[rows], fraction, stable_seed(seed, store.name))
+        for store, rows, own in zip(map(Path, stores), allowed, subjects, strict=True)
+    ]
+
+
+def _scope_rows(
+    stores: Sequence[Path],
+    folds: Sequence[Path],
+    unit: dict[str, Any],
+    n_rows: Sequence[int],
+) -> list[np.ndarray]:
+    """Per store, the rows the unit's scope allows."""
     if unit["scope"] not in FOLD_SCOPES:
         return [np.arange(n) for n in n_rows]
     if not folds or len(folds) % len(stores):
@@ -82,11 +112,15 @@ def pretext_stage(
     device: str,
     precision: str = "auto",
     checkpoint_path: Path | None = None,
+    pretrain_fraction: float = 1.0,
+    fraction_seed: int = 0,
 ) -> None:
     """Pretrain one encoder unit on the windows its scope allows.
 
     ``windows_path`` gets the provenance of every window the encoder saw (dataset,
     row, subject, and whether it was a training or a validation window).
+    ``pretrain_fraction`` < 1 trains on that share of them, drawn per subject with
+    ``fraction_seed`` (:func:`training_rows`).
     """
     cfg = PretextConfig.from_dict(config)
     dev = select_device(device)
@@ -94,7 +128,9 @@ def pretext_stage(
     # CPU: forward/backward in chunks of the size a cached probe found fastest here
     # (the same gradient as one pass); GPUs take the batch in one go
     micro = pretext_micro_batch(resolved) if dev.type == "cpu" else None
-    rows = training_rows(stores, folds, unit)
+    rows = training_rows(
+        stores, folds, unit, fraction=pretrain_fraction, seed=fraction_seed
+    )
     subjects, seen = [], []
     for store, keep in zip(stores, rows, strict=True):
         df = read_windows(store, columns=["dataset", "subject"]).iloc[keep]
@@ -135,6 +171,7 @@ def pretext_stage(
         "micro_batch": micro,
         "unit": unit,
         "inputs": inputs,
+        "pretrain_fraction": float(pretrain_fraction),
         "versions": versions(dev),
     }
     save_pretext_model(model_path, result.encoder, result.heads, meta)
