@@ -41,9 +41,9 @@ def test_auto_picks_bf16_on_a_native_cpu_unless_the_probe_finds_it_slower(
 ):
     monkeypatch.setattr(device, "cpu_info", lambda text=None: cpu_info(SAPPHIRE))
     monkeypatch.setenv(device.PROBE_ENV, "1")
-    monkeypatch.setattr(device, "bf16_faster_on_cpu", lambda: True)
+    monkeypatch.setattr(device, "bf16_faster_on_cpu", lambda backbone: True)
     assert resolve_precision("auto", "cpu") == "bf16"
-    monkeypatch.setattr(device, "bf16_faster_on_cpu", lambda: False)
+    monkeypatch.setattr(device, "bf16_faster_on_cpu", lambda backbone: False)
     assert resolve_precision("auto", "cpu") == "fp32"  # never slower than fp32
     assert resolve_precision("bf16", "cpu") == "bf16"  # asked for explicitly
     monkeypatch.setenv(device.PROBE_ENV, "0")
@@ -58,6 +58,29 @@ def test_probe_result_is_cached(monkeypatch, tmp_path):
     key = next(iter(__import__("json").loads(cache.read_text())))
     cache.write_text(__import__("json").dumps({key: not first}))
     assert device.bf16_faster_on_cpu() is (not first)
+
+
+def test_the_probe_is_per_backbone(monkeypatch, tmp_path):
+    monkeypatch.setattr(device, "cpu_info", lambda: {"model": "m", "bf16_native": True})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(device.PROBE_ENV, raising=False)
+    asked = []
+
+    def probe(backbone="paper_cnn"):
+        asked.append(backbone)
+        return backbone == "paper_cnn"  # e.g. a transformer slower in bf16
+
+    monkeypatch.setattr(device, "bf16_faster_on_cpu", probe)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    assert resolve_precision("auto", "cpu", "patch_transformer") == "fp32"
+    assert asked == ["paper_cnn", "patch_transformer"]
+    # the real probe caches one answer per backbone
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    device.bf16_faster_on_cpu("patch_transformer")
+    keys = list(__import__("json").loads(
+        (tmp_path / "ecgssl" / "precision-probe.json").read_text()))  # fmt: skip
+    assert any(k.endswith("|patch_transformer") for k in keys)
 
 
 def _windows(n=64, length=2560, seed=0):

@@ -160,18 +160,23 @@ def _probe_cache_path() -> Path:
     return Path(base) / "ecgssl" / "precision-probe.json"
 
 
-def bf16_faster_on_cpu() -> bool:
-    """Whether bf16 autocast runs the paper network's training step faster here.
+def bf16_faster_on_cpu(backbone: str = "paper_cnn") -> bool:
+    """Whether bf16 autocast runs a backbone's training step faster here.
 
-    A short probe (about a second): forward and backward of the encoder's two
-    first-block convolutions on a small batch, fp32 against bf16 autocast, at the
-    current thread count. The answer is cached per CPU model, torch version and
-    thread count in ``~/.cache/ecgssl/precision-probe.json``.
+    A short probe (a second or two): forward and backward on a small batch, fp32
+    against bf16 autocast, at the current thread count; for the paper network its
+    two first-block convolutions, for another registered backbone the whole of it
+    with its default settings (a transformer of small width can be slower in bf16
+    on a CPU whose convolutions gain threefold). The answer is cached per CPU model,
+    torch version, thread count and backbone in
+    ``~/.cache/ecgssl/precision-probe.json``.
     """
     import json
     import time
 
     key = f"{cpu_info()['model']}|{torch.__version__}|{torch.get_num_threads()}"
+    if backbone != "paper_cnn":
+        key += f"|{backbone}"
     path = _probe_cache_path()
     try:
         cached = json.loads(path.read_text())
@@ -180,10 +185,17 @@ def bf16_faster_on_cpu() -> bool:
     if isinstance(cached, dict) and isinstance(cached.get(key), bool):
         return cached[key]
     gen = torch.Generator().manual_seed(0)
-    conv = torch.nn.Sequential(
-        torch.nn.Conv1d(1, 32, 32, padding=16), torch.nn.Conv1d(32, 32, 32, padding=16)
-    )
-    x = torch.randn(16, 1, 2560, generator=gen)
+    if backbone == "paper_cnn":
+        conv = torch.nn.Sequential(
+            torch.nn.Conv1d(1, 32, 32, padding=16),
+            torch.nn.Conv1d(32, 32, 32, padding=16),
+        )
+        x = torch.randn(16, 1, 2560, generator=gen)
+    else:  # imported here: the registry imports the networks
+        from ecgssl.learning.backbones import build_backbone
+
+        conv = build_backbone(backbone, generator=gen).train()
+        x = torch.randn(16, 2560, generator=gen)
 
     def step(enabled: bool) -> float:
         best = float("inf")
@@ -207,7 +219,9 @@ def bf16_faster_on_cpu() -> bool:
     return faster
 
 
-def resolve_precision(preference: str, device: torch.device | str) -> str:
+def resolve_precision(
+    preference: str, device: torch.device | str, backbone: str = "paper_cnn"
+) -> str:
     """The precision a run on ``device`` uses: ``"fp32"`` or ``"bf16"``.
 
     Parameters
@@ -215,10 +229,14 @@ def resolve_precision(preference: str, device: torch.device | str) -> str:
     preference : {"auto", "fp32", "bf16"}
         ``auto``: bf16 on a CUDA device that supports it, and on a CPU with a native
         bf16 matrix engine (AMX-BF16 or AVX512-BF16) where :func:`bf16_faster_on_cpu`
-        finds it faster; fp32 everywhere else (never slower than fp32).
+        finds it faster for ``backbone``; fp32 everywhere else (never slower
+        than fp32).
         ``bf16`` where the hardware lacks native bf16 is an error, not a silent
         emulation.
     device : torch.device or str
+    backbone : str
+        The network that will run (a key of the backbone registry), for the CPU
+        probe.
 
     Returns
     -------
@@ -245,7 +263,7 @@ def resolve_precision(preference: str, device: torch.device | str) -> str:
     if not supported:
         return "fp32"
     if device.type == "cpu" and os.environ.get(PROBE_ENV, "1") != "0":
-        return "bf16" if bf16_faster_on_cpu() else "fp32"
+        return "bf16" if bf16_faster_on_cpu(backbone) else "fp32"
     return "bf16"
 
 

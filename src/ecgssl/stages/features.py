@@ -28,8 +28,8 @@ def features_stage(
 ) -> None:
     """Frozen features of every window of a store, row-aligned with it (``.npy``)."""
     dev = select_device(device)
-    resolved = resolve_precision(precision, dev)
     encoder = load_encoder(model_path, map_location=dev)
+    resolved = resolve_precision(precision, dev, encoder.name)
     t0 = time.perf_counter()
     # streamed block by block: memory is one block of windows, not the whole store
     parts = [

@@ -152,9 +152,10 @@ def finetune_stage(
         )  # fmt: skip
     else:
         dev = select_device(device)
-        resolved = resolve_precision(precision, dev)
         data, encoder = _inputs(method, store, subjects, seed, features_path,
                                 encoder_path, encoder_config)  # fmt: skip
+        backbone = getattr(encoder, "name", "paper_cnn")  # the head alone: no matter
+        resolved = resolve_precision(precision, dev, backbone)
         out = train_classifier(
             np.asarray(data[rows.train]),
             y_all[rows.train],

@@ -124,7 +124,7 @@ def pretext_stage(
     """
     cfg = PretextConfig.from_dict(config)
     dev = select_device(device)
-    resolved = resolve_precision(precision, dev)
+    resolved = resolve_precision(precision, dev, cfg.backbone)
     # CPU: forward/backward in chunks of the size a cached probe found fastest here
     # (the same gradient as one pass); GPUs take the batch in one go
     micro = pretext_micro_batch(resolved) if dev.type == "cpu" else None
