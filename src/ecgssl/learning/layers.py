@@ -8,6 +8,7 @@ the seeds the workflow derives.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,7 @@ from ecgssl.util.checks import check_probability, validate_type
 
 __all__ = [
     "GeneratorDropout",
+    "chunked_backward",
     "default_generator",
     "init_tf_style",
     "init_torch_default",
@@ -124,3 +126,32 @@ class GeneratorDropout(nn.Module):
         keep = torch.empty(x.shape, device=generator.device)
         keep = keep.bernoulli_(1.0 - self.p, generator=generator).to(x.device)
         return x * keep / (1.0 - self.p)
+
+
+def chunked_backward(
+    n: int,
+    micro_batch: int | None,
+    chunk_loss: Callable[[slice], Tensor],
+    model: nn.Module,
+    l2: float,
+    device: torch.device | str,
+) -> Tensor:
+    """Backward of a batch's loss chunk by chunk; return the loss (detached).
+
+    ``chunk_loss(rows)`` gives the mean loss of the batch rows ``rows``; each chunk's
+    mean is weighted by its share of the ``n`` rows and the L2 term
+    (``l2 * kernel_l2(model, half=True)``) is added once, to the last chunk, so the
+    gradients that accumulate are those of the one-pass objective (up to float
+    rounding) at a fraction of the activation memory. ``micro_batch`` None: one pass.
+    """
+    chunk = n if micro_batch is None else min(micro_batch, n)
+    total = torch.zeros((), device=device)
+    for start in range(0, n, chunk):
+        rows = slice(start, min(start + chunk, n))
+        part = chunk_loss(rows)
+        part = part * ((rows.stop - rows.start) / n)
+        if rows.stop >= n and l2 > 0:
+            part = part + l2 * kernel_l2(model, half=True).to(part.device)
+        part.backward()
+        total = total + part.detach()
+    return total

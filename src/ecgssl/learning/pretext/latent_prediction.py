@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ecgssl.learning.device import autocast
-from ecgssl.learning.layers import kernel_l2
+from ecgssl.learning.layers import chunked_backward, kernel_l2
 from ecgssl.learning.pretext.masked_reconstruction import (
     MaskedReconstruction,
     PatchDecoder,
@@ -152,19 +152,15 @@ class LatentPrediction(MaskedReconstruction):
         """
         self.model.update_target(self.momentum)
         keep, masked = self._mask(x, generators["augment"])
-        n = x.shape[0]
-        chunk = n if micro_batch is None else min(micro_batch, n)
-        total = torch.zeros((), device=x.device)
-        for start in range(0, n, chunk):
-            rows = slice(start, start + chunk)
+
+        def chunk_loss(rows: slice) -> Tensor:
             with autocast(self.device, self.precision):
                 pred, target = self.model(x[rows], keep[rows])
-            part = _latent_loss(pred, target, masked[rows]) * (pred.shape[0] / n)
-            if start + chunk >= n and self.l2 > 0:
-                part = part + self.l2 * kernel_l2(self.model, half=True).to(part.device)
-            part.backward()
-            total = total + part.detach()
-        return total
+            return _latent_loss(pred, target, masked[rows])
+
+        return chunked_backward(
+            x.shape[0], micro_batch, chunk_loss, self.model, self.l2, x.device
+        )
 
     @torch.no_grad()
     def validate(

@@ -29,7 +29,7 @@ from ecgssl.learning.backbones.patch_transformer import (
     sincos,
 )
 from ecgssl.learning.device import autocast
-from ecgssl.learning.layers import default_generator, kernel_l2
+from ecgssl.learning.layers import chunked_backward, default_generator, kernel_l2
 from ecgssl.util.checks import check_int, check_keys, check_number
 
 __all__ = ["MaskedNet", "MaskedReconstruction", "PatchDecoder", "draw_mask"]
@@ -291,19 +291,15 @@ class MaskedReconstruction:
         windows go through in chunks, each chunk's loss weighted by its share.
         """
         keep, masked = self._mask(x, generators["augment"])
-        n = x.shape[0]
-        chunk = n if micro_batch is None else min(micro_batch, n)
-        total = torch.zeros((), device=x.device)
-        for start in range(0, n, chunk):
-            rows = slice(start, start + chunk)
+
+        def chunk_loss(rows: slice) -> Tensor:
             with autocast(self.device, self.precision):
                 pred, target = self.model(x[rows], keep[rows])
-            part = _masked_mse(pred, target, masked[rows]) * (pred.shape[0] / n)
-            if start + chunk >= n and self.l2 > 0:
-                part = part + self.l2 * kernel_l2(self.model, half=True).to(part.device)
-            part.backward()
-            total = total + part.detach()
-        return total
+            return _masked_mse(pred, target, masked[rows])
+
+        return chunked_backward(
+            x.shape[0], micro_batch, chunk_loss, self.model, self.l2, x.device
+        )
 
     @torch.no_grad()
     def validate(

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from ecgssl.learning.device import autocast
 from ecgssl.learning.layers import (
     GeneratorDropout,
+    chunked_backward,
     default_generator,
     init_tf_style,
     kernel_l2,
@@ -239,20 +240,15 @@ def forward_backward(
     dropout masks are drawn chunk by chunk). ``precision="bf16"`` runs the forward
     pass under bf16 autocast (the loss and the weights stay float32).
     """
-    n = signals.shape[0]
-    chunk = n if micro_batch is None else min(micro_batch, n)
-    total = torch.zeros((), device=device)
-    for start in range(0, n, chunk):
-        rows = slice(start, start + chunk)
+
+    def chunk_loss(rows: slice) -> Tensor:
         with autocast(device, precision):
             logits = model(signals[rows], generator)
-        part, _ = pretext_loss(logits.float(), targets[rows], weights, None, 0.0)
-        part = part * (logits.shape[0] / n)
-        if start + chunk >= n and l2 > 0:
-            part = part + l2 * kernel_l2(model, half=True).to(part.device)
-        part.backward()
-        total = total + part.detach()
-    return total
+        return pretext_loss(logits.float(), targets[rows], weights, None, 0.0)[0]
+
+    return chunked_backward(
+        signals.shape[0], micro_batch, chunk_loss, model, l2, device
+    )
 
 
 @dataclass
