@@ -410,3 +410,32 @@ def test_checkpoint_fingerprint_names_the_device_type():
     assert cpu == _fingerprint(*args, torch.device("cpu"))
     assert cpu != _fingerprint(*args, torch.device("cuda"))
     assert cpu != _fingerprint(x, y, "ssl_frozen", 3, cfg, 1, head, torch.device("cpu"))
+
+
+def test_every_method_fits_and_selects_on_the_same_windows():
+    """The inner validation split, like the label fraction, comes from the
+    method-independent seed: the same fit and validation rows (and so the same
+    majority baseline) for every method of a fold."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ecgssl.stages.finetune import split_rows
+
+    rng = np.random.default_rng(0)
+    subjects = np.repeat([f"s{i}" for i in range(8)], 10)
+    y = rng.integers(0, 3, subjects.size)
+    folds = pd.DataFrame({"row": np.arange(subjects.size),
+                          "fold": np.repeat([0, 1] * 4, 10)})  # fmt: skip
+    job = {"dataset": "d", "label": "l", "protocol": "subject_kfold", "fold": 0,
+           "label_fraction": 1.0}  # fmt: skip
+
+    def split(fraction_seed):
+        return split_rows(y, subjects, folds, job=job, validation_fraction=0.25,
+                          fraction_seed=fraction_seed, where=Path("f.tsv"))  # fmt: skip
+
+    a, b, other = split(11), split(11), split(12)
+    for part in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(a, part), getattr(b, part))
+    assert set(a.val) != set(other.val)  # drawn, not fixed
+    assert not set(subjects[a.val]) & set(subjects[a.train])  # by subject

@@ -57,12 +57,13 @@ def split_rows(
     job: dict[str, Any],
     validation_fraction: float,
     fraction_seed: int,
-    seed: int,
     where: Path,
 ) -> _Split:
     """Test rows: the labelled windows of test fold k; the rest of the labelled
-    windows train, after the label fraction (drawn per subject with
-    ``fraction_seed``, the same for every method) and the inner validation split.
+    windows train, after the label fraction and the inner validation split, both
+    drawn from ``fraction_seed`` (the same for every method and scheme: every method
+    is fitted and selected on the same windows, and the majority baseline is the
+    same for all of them).
 
     Raises
     ------
@@ -88,7 +89,7 @@ def split_rows(
     )
     fit_rows, val_rows = validation_split(
         budget, subjects[budget], protocol=job["protocol"],
-        fraction=validation_fraction, seed=stable_seed(seed, "validation"),
+        fraction=validation_fraction, seed=stable_seed(fraction_seed, "validation"),
     )  # fmt: skip
     return _Split(fit_rows, val_rows, test, int(train.size))
 
@@ -132,7 +133,7 @@ def finetune_stage(
     rows = split_rows(
         y_all, subjects, pd.read_csv(folds_path, sep="\t"), job=job,
         validation_fraction=validation_fraction, fraction_seed=fraction_seed,
-        seed=seed, where=folds_path,
+        where=folds_path,
     )  # fmt: skip
     n_classes = len(class_names)
     t0 = time.perf_counter()
